@@ -1,0 +1,83 @@
+"""One typed settings object, read from environment variables.
+
+Every process (CLI, daemons, workers, tests) builds its configuration with
+:func:`load_settings`. Nothing else in the code base reads ``os.environ``.
+Secrets are never defaulted to real values; the embedded defaults (SQLite under
+the instance folder, local Redis) are safe for a single machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A configuration variable has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one Açık Kapı process."""
+
+    instance_dir: Path
+    database_url: str
+    redis_url: str
+    timezone: str
+    default_language: str
+    municipality_name: str
+    sms_short_number: str
+    call_centre_number: str
+    sql_echo: bool
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _flag(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on", "evet"}:
+        return True
+    if lowered in {"0", "false", "no", "off", "hayır", ""}:
+        return False
+    raise SettingsError(f"{name}={value!r}: expected a yes/no value")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default: the process environment).
+
+    Variables (all optional):
+    ``ACIKKAPI_INSTANCE_DIR`` (default ``<repo>/instance``), ``DATABASE_URL`` (default SQLite
+    file ``<instance>/acikkapi.db``), ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``),
+    ``ACIKKAPI_TIMEZONE`` (``Europe/Istanbul``), ``ACIKKAPI_DEFAULT_LANGUAGE`` (``tr``),
+    ``ACIKKAPI_MUNICIPALITY`` (display name), ``ACIKKAPI_SMS_SHORT_NUMBER`` (``4448007``),
+    ``ACIKKAPI_CALL_CENTRE_NUMBER`` (``4448007``), ``ACIKKAPI_SQL_ECHO`` (``no``).
+    """
+    env = os.environ if environ is None else environ
+    instance_dir = Path(env.get("ACIKKAPI_INSTANCE_DIR") or REPO_ROOT / "instance").resolve()
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'acikkapi.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    if not (database_url.startswith("sqlite") or database_url.startswith("postgresql")):
+        raise SettingsError(f"DATABASE_URL: only SQLite and PostgreSQL are supported, got {database_url.split(':')[0]!r}")
+    language = env.get("ACIKKAPI_DEFAULT_LANGUAGE", "tr")
+    if language not in {"tr", "en"}:
+        raise SettingsError(f"ACIKKAPI_DEFAULT_LANGUAGE={language!r}: expected 'tr' or 'en'")
+    return Settings(
+        instance_dir=instance_dir,
+        database_url=database_url,
+        redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        timezone=env.get("ACIKKAPI_TIMEZONE", "Europe/Istanbul"),
+        default_language=language,
+        municipality_name=env.get("ACIKKAPI_MUNICIPALITY", "Açık Kapı Belediyesi"),
+        sms_short_number=env.get("ACIKKAPI_SMS_SHORT_NUMBER", "4448007"),
+        call_centre_number=env.get("ACIKKAPI_CALL_CENTRE_NUMBER", "4448007"),
+        sql_echo=_flag(env.get("ACIKKAPI_SQL_ECHO", "no"), "ACIKKAPI_SQL_ECHO"),
+    )

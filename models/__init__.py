@@ -1,0 +1,69 @@
+"""SQLAlchemy models of Açık Kapı. This module only re-exports; one entity per module."""
+
+from models.attachment import Attachment
+from models.base import Base, UTCDateTime
+from models.citizen import Citizen
+from models.citizen_phone import CitizenPhone
+from models.department import Department
+from models.enums import (
+    OPEN_STATUSES,
+    AttachmentKind,
+    Channel,
+    Language,
+    LegalClock,
+    NotificationChannel,
+    OutboxStatus,
+    PhoneType,
+    Role,
+    SlaUnit,
+    TicketKind,
+    TicketStatus,
+    TimelineAction,
+)
+from models.external_institution import ExternalInstitution
+from models.holiday import Holiday
+from models.household import Household
+from models.neighbourhood import Neighbourhood
+from models.notification import Notification
+from models.possible_citizen_match import PossibleCitizenMatch
+from models.staff_user import StaffUser
+from models.ticket import Ticket
+from models.ticket_contact import TicketContact
+from models.ticket_event import AppendOnlyError, TicketEvent
+from models.ticket_group import TicketGroup
+from models.ticket_type import TicketType
+
+__all__ = [
+    "OPEN_STATUSES",
+    "AppendOnlyError",
+    "Attachment",
+    "AttachmentKind",
+    "Base",
+    "Channel",
+    "Citizen",
+    "CitizenPhone",
+    "Department",
+    "ExternalInstitution",
+    "Holiday",
+    "Household",
+    "Language",
+    "LegalClock",
+    "Neighbourhood",
+    "Notification",
+    "NotificationChannel",
+    "OutboxStatus",
+    "PhoneType",
+    "PossibleCitizenMatch",
+    "Role",
+    "SlaUnit",
+    "StaffUser",
+    "Ticket",
+    "TicketContact",
+    "TicketEvent",
+    "TicketGroup",
+    "TicketKind",
+    "TicketStatus",
+    "TimelineAction",
+    "TicketType",
+    "UTCDateTime",
+]

@@ -1,0 +1,137 @@
+"""Closed vocabularies of the domain, stored by their value (lower-case ASCII)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Language(enum.StrEnum):
+    TR = "tr"
+    EN = "en"
+
+
+class Channel(enum.StrEnum):
+    """Where a contact came from (R1): the channel is a parameter of the one intake path."""
+
+    PHONE = "phone"
+    DESK = "desk"
+    WEB = "web"
+    EMAIL = "email"
+    SMS = "sms"
+    SOCIAL_MEDIA = "social_media"
+    PETITION = "petition"  # post, petition and CİMER referrals (R1.6)
+    FIELD_TEAM = "field_team"
+    NEIGHBOURHOOD_MEETING = "neighbourhood_meeting"
+    MAYORS_OFFICE = "mayors_office"
+    SWITCHBOARD = "switchboard"
+
+
+class TicketKind(enum.StrEnum):
+    """istek / talep / şikayet / öneri / bilgi."""
+
+    WISH = "wish"
+    REQUEST = "request"
+    COMPLAINT = "complaint"
+    SUGGESTION = "suggestion"
+    INFORMATION = "information"
+
+
+class TicketStatus(enum.StrEnum):
+    NEW = "new"
+    FORWARDED = "forwarded"
+    IN_PROGRESS = "in_progress"
+    WAITING_ON_CITIZEN = "waiting_on_citizen"
+    REFERRED_EXTERNALLY = "referred_externally"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    MERGED = "merged"
+
+
+OPEN_STATUSES = frozenset(  # not resolved, closed or merged: dedup attaches here
+    {
+        TicketStatus.NEW,
+        TicketStatus.FORWARDED,
+        TicketStatus.IN_PROGRESS,
+        TicketStatus.WAITING_ON_CITIZEN,
+        TicketStatus.REFERRED_EXTERNALLY,
+        TicketStatus.REOPENED,
+    }
+)
+
+
+class SlaUnit(enum.StrEnum):
+    WORKING_HOURS = "working_hours"
+    CALENDAR_HOURS = "calendar_hours"
+
+
+class LegalClock(enum.StrEnum):
+    """Statutory deadlines kept beside the internal SLA (engineering.md §5)."""
+
+    NONE = "none"
+    PETITION_30_DAYS = "petition_30_days"  # Law 3071 / CİMER: 30 calendar days
+    INFORMATION_15_WORKING_DAYS = "information_15_working_days"  # Law 4982
+    KVKK_30_DAYS = "kvkk_30_days"  # Law 6698 data-subject requests
+
+
+class PhoneType(enum.StrEnum):
+    MOBILE = "mobile"
+    HOME = "home"
+    WORK = "work"
+    OTHER = "other"
+
+
+class Role(enum.StrEnum):
+    """Staff roles of R9.1."""
+
+    AGENT = "agent"
+    SWITCHBOARD_OPERATOR = "switchboard_operator"
+    DESK_STAFF = "desk_staff"
+    FIELD_TEAM = "field_team"
+    SOCIAL_MEDIA = "social_media"
+    UNIT_CHIEF = "unit_chief"
+    DEPARTMENT_LIAISON = "department_liaison"
+    SUPERVISOR = "supervisor"
+    ADVISOR = "advisor"
+    MAYORS_OFFICE = "mayors_office"
+    ADMINISTRATOR = "administrator"
+    SYSTEM = "system"  # automated actors: AMI listener, workers, SMS gateway
+
+
+class NotificationChannel(enum.StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+    CONSOLE = "console"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+class TimelineAction(enum.StrEnum):
+    OPENED = "opened"
+    CONTACT_ADDED = "contact_added"
+    ROUTED = "routed"
+    REFERRED = "referred"
+    FORWARDED = "forwarded"
+    ASSIGNED = "assigned"
+    STATUS_CHANGED = "status_changed"
+    NOTE = "note"
+    ATTACHMENT_ADDED = "attachment_added"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    MERGED = "merged"
+    GROUPED = "grouped"
+    NOTIFICATION_QUEUED = "notification_queued"
+    POSSIBLE_CITIZEN_MATCH = "possible_citizen_match"
+
+
+class AttachmentKind(enum.StrEnum):
+    PHOTO = "photo"
+    DOCUMENT = "document"
+    AUDIO = "audio"
+    OTHER = "other"

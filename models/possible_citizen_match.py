@@ -1,0 +1,24 @@
+"""A possible identity match found by phone only: recorded for staff, never merged (R2.4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UTCDateTime
+
+
+class PossibleCitizenMatch(Base):
+    __tablename__ = "possible_citizen_matches"
+    __table_args__ = (UniqueConstraint("citizen_id", "candidate_id", "phone_e164"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The citizen the contact was attached to (NULL when the phone matched several people).
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    phone_e164: Mapped[str] = mapped_column(String(16))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed: Mapped[bool] = mapped_column(default=False)
