@@ -66,7 +66,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     elif database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     if not (database_url.startswith("sqlite") or database_url.startswith("postgresql")):
-        raise SettingsError(f"DATABASE_URL: only SQLite and PostgreSQL are supported, got {database_url.split(':')[0]!r}")
+        scheme = database_url.split(":", 1)[0]
+        raise SettingsError(
+            f"DATABASE_URL: only SQLite and PostgreSQL are supported, not {scheme!r}"
+        )
     language = env.get("ACIKKAPI_DEFAULT_LANGUAGE", "tr")
     if language not in {"tr", "en"}:
         raise SettingsError(f"ACIKKAPI_DEFAULT_LANGUAGE={language!r}: expected 'tr' or 'en'")

@@ -63,7 +63,7 @@ __all__ = [
     "TicketGroup",
     "TicketKind",
     "TicketStatus",
-    "TimelineAction",
     "TicketType",
+    "TimelineAction",
     "UTCDateTime",
 ]

@@ -13,7 +13,9 @@ class Household(Base):
     __tablename__ = "households"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    neighbourhood_id: Mapped[int | None] = mapped_column(ForeignKey("neighbourhoods.id"), index=True)
+    neighbourhood_id: Mapped[int | None] = mapped_column(
+        ForeignKey("neighbourhoods.id"), index=True
+    )
     street: Mapped[str | None] = mapped_column(String(200))
     building_no: Mapped[str | None] = mapped_column(String(20))
     door_no: Mapped[str | None] = mapped_column(String(20))

@@ -31,8 +31,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
     },
     "ticket_resolved": {
         "tr": "{municipality}: {reference_code} kodlu başvurunuz sonuçlandı. {resolution}",
-        "en": "{municipality}: Your application {reference_code} has been resolved. "
-        "{resolution}",
+        "en": "{municipality}: Your application {reference_code} has been resolved. {resolution}",
     },
     "ticket_reopened": {
         "tr": "{municipality}: {reference_code} kodlu başvurunuz yeniden incelemeye alındı.",

@@ -73,7 +73,8 @@ def decode(text: str) -> int:
     n = 0
     for ch in body:
         n = n * BASE + _VALUE[ch]
-    return ((n - _OFFSET) * _INVERSE) % SPACE
+    ticket_id: int = ((n - _OFFSET) * _INVERSE) % SPACE
+    return ticket_id
 
 
 def is_valid(text: str) -> bool:

@@ -15,9 +15,7 @@ class Deadlines:
     legal_due_at: datetime | None
 
 
-def deadlines_for(
-    calendar: WorkingCalendar, ticket_type: TicketType, start: datetime
-) -> Deadlines:
+def deadlines_for(calendar: WorkingCalendar, ticket_type: TicketType, start: datetime) -> Deadlines:
     """Internal SLA deadline from the type's hours (working or calendar), plus the legal clock.
 
     Working hours are counted on the Turkish working calendar (weekends, public holidays and
