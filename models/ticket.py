@@ -72,5 +72,5 @@ class Ticket(Base):
     assigned_to: Mapped[StaffUser | None] = relationship(foreign_keys=[assigned_to_id])
     merged_into: Mapped[Ticket | None] = relationship(remote_side=[id])
     contacts: Mapped[list[TicketContact]] = relationship(
-        back_populates="ticket", order_by="TicketContact.id"
+        back_populates="ticket", order_by="TicketContact.id", foreign_keys="TicketContact.ticket_id"
     )
