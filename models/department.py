@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
@@ -21,6 +21,11 @@ UNIT_LEVELS = ("directorate", "deputy_mayor", "mayor", "office")
 
 class Department(Base):
     __tablename__ = "departments"
+    __table_args__ = (
+        CheckConstraint(
+            "level IN ('directorate', 'deputy_mayor', 'mayor', 'office')", name="known_level"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)

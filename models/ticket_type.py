@@ -19,7 +19,8 @@ class TicketType(Base):
     __tablename__ = "ticket_types"
     __table_args__ = (
         CheckConstraint(
-            "department_id IS NOT NULL OR external_institution_id IS NOT NULL", name="routed"
+            "(department_id IS NULL) <> (external_institution_id IS NULL)",
+            name="routed_to_exactly_one",
         ),
         CheckConstraint("sla_hours > 0", name="sla_positive"),
     )

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 from stdnum.tr import tckimlik
 
 from models import (
+    Base,
     Citizen,
     CitizenPhone,
     Department,
@@ -110,9 +111,15 @@ def test_reload_keeps_staff_edits_to_the_catalogue(loaded: Session) -> None:
     assert road.sla_hours == 12
 
 
-def test_demo_requires_the_catalogue(session: Session) -> None:
-    with pytest.raises(CatalogueNotLoaded):
-        load_demo(session, NOW)
+def test_demo_requires_the_catalogue() -> None:
+    # An empty schema of its own: the shared ``session`` fixture may already be seeded.
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as empty:
+        with pytest.raises(CatalogueNotLoaded):
+            load_demo(empty, NOW)
+        assert empty.scalar(select(func.count()).select_from(StaffUser)) == 0
+    engine.dispose()
 
 
 def test_every_r2_7_reason_has_a_type(loaded: Session) -> None:

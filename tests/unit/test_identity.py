@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from models.enums import PhoneType
@@ -42,10 +42,10 @@ def test_valid_tc_number_is_returned_unchanged(tc: str) -> None:
 
 
 @given(valid_tc_numbers, st.data())
-def test_valid_tc_number_with_spaces_between_digits_is_accepted(tc: str, data: st.DataObject) -> None:
-    gaps = data.draw(
-        st.lists(st.sampled_from(["", " ", "  ", "\u00a0"]), min_size=10, max_size=10)
-    )
+def test_valid_tc_number_with_spaces_between_digits_is_accepted(
+    tc: str, data: st.DataObject
+) -> None:
+    gaps = data.draw(st.lists(st.sampled_from(["", " ", "  ", "\u00a0"]), min_size=10, max_size=10))
     spaced = tc[0] + "".join(gap + digit for gap, digit in zip(gaps, tc[1:], strict=True))
     assert normalise_tc_number(f" {spaced} ") == tc
 
@@ -253,6 +253,5 @@ def test_email_result_always_has_exactly_the_input_local_part(raw: str) -> None:
         result = normalise_email(raw)
     except InvalidEmail:
         return
-    assume(result)
     assert result.count("@") == 1
     assert result.split("@")[0] == raw.strip().split("@")[0]
