@@ -51,7 +51,9 @@ def normalise(text: str) -> str:
     Accepts lower case, spaces and dashes anywhere. Turkish dotted/dotless i never occur in
     codes, so plain ASCII upper-casing is safe here.
     """
-    compact = "".join(ch for ch in (text or "") if ch not in " -\t").upper()
+    raw = "".join(ch for ch in (text or "") if ch not in " -\t")
+    # Upper-case ASCII letters only: str.upper() would expand "ß" to "SS" and accept it.
+    compact = "".join(chr(ord(ch) - 32) if "a" <= ch <= "z" else ch for ch in raw)
     if len(compact) != BODY_LENGTH + 1 or any(ch not in _VALUE for ch in compact):
         raise InvalidReferenceCode(
             f"Başvuru kodu geçersiz: {text!r}. Kod 8 karakterdir, örneğin 7KMQ-4XR9.",

@@ -134,12 +134,6 @@ def _first_code_containing(pair: str) -> str:
     return next(code for code in (encode(i) for i in range(1, 100_000)) if pair in _compact(code))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: normalise() upper-cases with str.upper() (Unicode), not ASCII as its docstring "
-    "says, so 'ß' expands to 'SS' and ligatures like 'ﬆ' to 'ST': a 7-character input holding a "
-    "non-alphabet letter is accepted, e.g. normalise('WXBUZßF') == 'WXBU-ZSSF'.",
-)
 @pytest.mark.parametrize(("pair", "ligature"), [("SS", "ß"), ("ST", "ﬆ")])
 def test_unicode_case_expansion_is_not_accepted(pair: str, ligature: str) -> None:
     compact = _compact(_first_code_containing(pair))
