@@ -255,5 +255,17 @@ def ticket_show(ctx: click.Context, code: str) -> None:
         sys.exit(2)
 
 
+def _register_channel_commands() -> None:
+    """Attach the telephony groups; each lives beside the code it runs."""
+    from agi.cli import agi
+    from ami_listener.cli import ami_listener
+    from telephony.cli import asterisk
+
+    for command in (asterisk, agi, ami_listener):
+        main.add_command(command)
+
+
+_register_channel_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -33,6 +33,15 @@ class Settings:
     sms_short_number: str
     call_centre_number: str
     sql_echo: bool
+    # Telephony (issue 3). Every listener binds to loopback unless configured otherwise.
+    asterisk_root: Path  # private Debian root holding Asterisk, or "/" for a system Asterisk
+    ami_host: str
+    ami_port: int
+    agi_host: str
+    agi_port: int
+    sip_host: str
+    sip_port: int
+    service_hours: str  # "24/7" or "HH:MM-HH:MM" staffed hours (e.g. "09:00-24:00")
 
     @property
     def is_sqlite(self) -> bool:
@@ -83,4 +92,39 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sms_short_number=env.get("ACIKKAPI_SMS_SHORT_NUMBER", "4448007"),
         call_centre_number=env.get("ACIKKAPI_CALL_CENTRE_NUMBER", "4448007"),
         sql_echo=_flag(env.get("ACIKKAPI_SQL_ECHO", "no"), "ACIKKAPI_SQL_ECHO"),
+        asterisk_root=Path(env.get("ACIKKAPI_ASTERISK_ROOT", "/var/cache/acikkapi/asterisk-sid")),
+        ami_host=env.get("ACIKKAPI_AMI_HOST", "127.0.0.1"),
+        ami_port=_port(env.get("ACIKKAPI_AMI_PORT", "5038"), "ACIKKAPI_AMI_PORT"),
+        agi_host=env.get("ACIKKAPI_AGI_HOST", "127.0.0.1"),
+        agi_port=_port(env.get("ACIKKAPI_AGI_PORT", "4573"), "ACIKKAPI_AGI_PORT"),
+        sip_host=env.get("ACIKKAPI_SIP_HOST", "127.0.0.1"),
+        sip_port=_port(env.get("ACIKKAPI_SIP_PORT", "5060"), "ACIKKAPI_SIP_PORT"),
+        service_hours=_service_hours(env.get("ACIKKAPI_SERVICE_HOURS", "24/7")),
     )
+
+
+def _port(value: str, name: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SettingsError(f"{name}={value!r}: expected a TCP/UDP port number")
+    return int(value)
+
+
+def _service_hours(value: str) -> str:
+    text = value.strip()
+    if text == "24/7":
+        return text
+    parts = text.split("-")
+    ok = len(parts) == 2 and all(
+        len(p) == 5
+        and p[2] == ":"
+        and p[:2].isdigit()
+        and p[3:].isdigit()
+        and int(p[:2]) <= 24
+        and int(p[3:]) < 60
+        for p in parts
+    )
+    if not ok:
+        raise SettingsError(
+            f"ACIKKAPI_SERVICE_HOURS={value!r}: expected '24/7' or 'HH:MM-HH:MM' (e.g. 09:00-24:00)"
+        )
+    return text

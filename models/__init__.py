@@ -2,12 +2,17 @@
 
 from models.attachment import Attachment
 from models.base import Base, UTCDateTime
+from models.call_record import CallRecord
+from models.callback_task import CallbackTask
 from models.citizen import Citizen
 from models.citizen_phone import CitizenPhone
 from models.department import Department
 from models.enums import (
     OPEN_STATUSES,
     AttachmentKind,
+    CallbackReason,
+    CallbackStatus,
+    CallOutcome,
     Channel,
     Language,
     LegalClock,
@@ -27,6 +32,7 @@ from models.neighbourhood import Neighbourhood
 from models.notification import Notification
 from models.possible_citizen_match import PossibleCitizenMatch
 from models.staff_user import StaffUser
+from models.survey import SurveyAnswer, SurveyQuestion
 from models.ticket import Ticket
 from models.ticket_contact import TicketContact
 from models.ticket_event import AppendOnlyError, TicketEvent
@@ -39,6 +45,11 @@ __all__ = [
     "Attachment",
     "AttachmentKind",
     "Base",
+    "CallOutcome",
+    "CallRecord",
+    "CallbackReason",
+    "CallbackStatus",
+    "CallbackTask",
     "Channel",
     "Citizen",
     "CitizenPhone",
@@ -57,6 +68,8 @@ __all__ = [
     "Role",
     "SlaUnit",
     "StaffUser",
+    "SurveyAnswer",
+    "SurveyQuestion",
     "Ticket",
     "TicketContact",
     "TicketEvent",

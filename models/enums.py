@@ -135,3 +135,31 @@ class AttachmentKind(enum.StrEnum):
     DOCUMENT = "document"
     AUDIO = "audio"
     OTHER = "other"
+
+
+class CallOutcome(enum.StrEnum):
+    """How an inbound conversation ended (R4.4, R4.6)."""
+
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"  # caller hung up while queued
+    OVERFLOW = "overflow"  # left the queue without an agent (timeout, empty queue)
+    TRANSFERRED = "transferred"  # answered, then transferred on (department, switchboard)
+    OUT_OF_HOURS = "out_of_hours"
+    CALLBACK_REQUESTED = "callback_requested"
+    VOICEMAIL = "voicemail"
+
+
+class CallbackReason(enum.StrEnum):
+    ABANDONED = "abandoned"
+    OUT_OF_HOURS = "out_of_hours"
+    IVR_REQUEST = "ivr_request"  # caller pressed the callback key while waiting
+    PROMISED = "promised"  # an agent promised to call back
+
+
+class CallbackStatus(enum.StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"

@@ -56,8 +56,9 @@ class IntakeRequest:
 # Fields a channel cannot do without. "contact" = at least one way to reach or identify the
 # person (TC number, phone, e-mail, social handle or a known citizen id).
 REQUIRED_BY_CHANNEL: dict[Channel, frozenset[str]] = {
-    Channel.PHONE: frozenset({"contact"}),
-    Channel.SWITCHBOARD: frozenset({"contact"}),
+    # A caller may withhold their number: the call is still a ticket (the agent fills in).
+    Channel.PHONE: frozenset(),
+    Channel.SWITCHBOARD: frozenset(),
     Channel.DESK: frozenset({"description", "first_name", "last_name", "contact"}),
     Channel.WEB: frozenset({"description", "first_name", "last_name", "contact"}),
     Channel.EMAIL: frozenset({"description", "email"}),

@@ -87,7 +87,7 @@ CHANNEL_REQUIREMENTS: list[tuple[Channel, dict[str, Any], str]] = [
     (Channel.FIELD_TEAM, {"address_text": None, "tc_number": valid_tc(1)}, "place"),
     (Channel.NEIGHBOURHOOD_MEETING, {"tc_number": valid_tc(1)}, "neighbourhood"),
     (Channel.WEB, {"description": "  ", "tc_number": valid_tc(1)}, "description"),
-    (Channel.PHONE, {"social_handle": None}, "contact"),
+    (Channel.MAYORS_OFFICE, {"social_handle": None}, "contact"),
 ]
 
 

@@ -348,3 +348,24 @@ def test_ticket_language_follows_citizen_preference(
     )
     assert result.ticket.language.value == "en"
     assert result.acknowledgement is not None and result.acknowledgement.language.value == "en"
+
+
+def test_withheld_caller_id_still_opens_a_phone_ticket(
+    session: Session, agent: StaffUser, now: datetime
+) -> None:
+    result = open_ticket(
+        session,
+        agent,
+        now,
+        request(
+            Channel.PHONE,
+            first_name=None,
+            last_name=None,
+            social_handle=None,
+            ticket_type_code=None,
+            description="",
+        ),
+    )
+    assert result.created and result.ticket.citizen_id is None
+    assert result.citizen_match == "none" and result.acknowledgement is None
+    assert result.ticket.reference_code is not None

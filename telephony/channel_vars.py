@@ -1,0 +1,47 @@
+"""Every Asterisk channel-variable name the project uses, in one place (Wazo's rule).
+
+The dialplan templates (``dialplan/*.conf``) are rendered with these names, the FastAGI
+routes set them, and the AMI listener reads them from ``ChanVariable`` headers (listed in
+``manager.conf``'s ``channelvars``). Never spell one of these names anywhere else.
+"""
+
+from __future__ import annotations
+
+# Set on the citizen's inbound leg and inherited by every leg (``__`` prefix in dialplan):
+CALL_ID = "CALL_ID"  # Uniqueid of the inbound leg: the key of models.CallRecord
+VIA_SWITCHBOARD = "AK_VIA_SWITCHBOARD"  # "1" when the call came through the switchboard
+CALLER_LANGUAGE = "AK_LANG"  # "tr" / "en" chosen in the IVR
+DIALLED_NUMBER = "AK_DIALLED"  # the number the caller dialled (444 80 07, switchboard...)
+RECORDING_PATH = "AK_RECORDING"  # MixMonitor file, relative to the monitor spool
+SWITCHBOARD_NOTE = "AK_OPERATOR_NOTE"  # note typed by the switchboard operator
+
+# Set by the FastAGI caller_lookup route:
+CITIZEN_ID = "AK_CITIZEN_ID"  # empty when unknown
+CITIZEN_NAME = "AK_CITIZEN_NAME"  # display name, also written to CALLERID(name)
+OPEN_TICKETS = "AK_OPEN_TICKETS"  # number of open tickets of the caller
+PRIORITY = "AK_PRIORITY"  # queue priority (flagged groups: elderly, disabled...)
+CALLER_E164 = "AK_CALLER_E164"  # normalised caller number, empty when withheld/invalid
+
+# Set by the callback_request / survey routes:
+CALLBACK_ID = "AK_CALLBACK_ID"
+SURVEY_RESULT = "AK_SURVEY_RESULT"  # "complete" / "partial" / "failed"
+
+# Set by Asterisk itself and read by us:
+AGI_STATUS = "AGISTATUS"  # SUCCESS / FAILURE / NOTFOUND / HANGUP
+QUEUE_STATUS = "QUEUESTATUS"  # TIMEOUT / FULL / JOINEMPTY / LEAVEEMPTY / ...
+BLIND_TRANSFER = "BLINDTRANSFER"
+
+# Channel variables the AMI listener needs in every event snapshot (manager.conf).
+AMI_CHANNELVARS = (
+    CALL_ID,
+    VIA_SWITCHBOARD,
+    CALLER_LANGUAGE,
+    DIALLED_NUMBER,
+    RECORDING_PATH,
+    CITIZEN_ID,
+    CALLER_E164,
+)
+
+ALL = tuple(
+    value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str)
+)
