@@ -100,17 +100,23 @@ def catalogue() -> None:
     """Ticket types, units, institutions and the holiday calendar."""
 
 
-@catalogue.command("load")
-@click.pass_context
-def catalogue_load(ctx: click.Context) -> None:
-    """Load holidays and the catalogue (only missing rows; staff edits are kept)."""
-    from services.catalogue_loader import load_catalogue, load_holidays
+def _load_data(ctx: click.Context, *, with_demo: bool) -> None:
+    from services.catalogue_loader import load_catalogue, load_demo, load_holidays
 
     now = datetime.now(UTC)
     with _transaction(ctx) as session:
         holidays = load_holidays(session)
         counts = load_catalogue(session, now)
+        if with_demo:
+            counts.update(load_demo(session, now))
     click.echo(f"holidays={holidays} " + " ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@catalogue.command("load")
+@click.pass_context
+def catalogue_load(ctx: click.Context) -> None:
+    """Load holidays and the catalogue (only missing rows; staff edits are kept)."""
+    _load_data(ctx, with_demo=False)
 
 
 @main.group()
@@ -122,14 +128,7 @@ def demo() -> None:
 @click.pass_context
 def demo_load(ctx: click.Context) -> None:
     """Load holidays, the catalogue and the demo data (idempotent)."""
-    from services.catalogue_loader import load_catalogue, load_demo, load_holidays
-
-    now = datetime.now(UTC)
-    with _transaction(ctx) as session:
-        holidays = load_holidays(session)
-        counts = load_catalogue(session, now)
-        counts.update(load_demo(session, now))
-    click.echo(f"holidays={holidays} " + " ".join(f"{k}={v}" for k, v in counts.items()))
+    _load_data(ctx, with_demo=True)
 
 
 @main.command()
