@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from models import (
     OPEN_STATUSES,
     ExternalInstitution,
+    Language,
     Notification,
     PossibleCitizenMatch,
     StaffUser,
@@ -29,6 +30,7 @@ from services.calendar_store import get_calendar
 from services.citizens import CitizenResolution, resolve_citizen
 from services.grouping import find_same_place, group_with
 from services.intake_request import IntakeRequest, ValidIntake, validate
+from services.locks import lock_keys
 from services.routing import route_for
 from services.sla import deadlines_for
 from services.ticket_notifications import notify_citizen
@@ -66,6 +68,7 @@ def open_ticket(
     - the acknowledgement SMS (or e-mail) carrying the reference code is in the outbox.
     """
     valid = validate(session, now, request)
+    lock_keys(session, _identity_keys(valid))
     if valid.external_ref is not None:
         seen = session.scalar(
             select(TicketContact).where(
@@ -82,10 +85,30 @@ def open_ticket(
                 citizen_match=seen.citizen_match,
             )
     resolution = resolve_citizen(session, now, valid.identity)
+    if resolution.citizen is not None:
+        # Taken after the identity keys, never before them: no lock cycle is possible.
+        lock_keys(session, [f"citizen:{resolution.citizen.id}"])
     existing = _open_duplicate(session, valid, resolution)
     if existing is not None:
         return _attach(session, actor, now, valid, resolution, existing)
     return _create(session, actor, now, valid, resolution)
+
+
+def _identity_keys(valid: ValidIntake) -> list[str]:
+    """What two concurrent contacts must not decide on at the same time."""
+    identity = valid.identity
+    keys = []
+    if valid.external_ref is not None:
+        keys.append(f"ref:{valid.channel.value}:{valid.external_ref}")
+    if identity.citizen_id is not None:
+        keys.append(f"citizen:{identity.citizen_id}")
+    if identity.tc_number:
+        keys.append(f"tc:{identity.tc_number}")
+    if identity.phone is not None:
+        keys.append(f"phone:{identity.phone.e164}")
+    if identity.email:
+        keys.append(f"email:{identity.email}")
+    return keys
 
 
 def _open_duplicate(
@@ -230,7 +253,7 @@ def _create(
         kind=valid.kind,
         channel=valid.channel,
         status=status,
-        language=valid.language or (citizen.preferred_language if citizen else None) or "tr",
+        language=valid.language or (citizen.preferred_language if citizen else Language.TR),
         citizen_id=citizen.id if citizen else None,
         ticket_type_id=valid.ticket_type.id,
         department_id=route.department_id,
