@@ -54,44 +54,202 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_URL, ROOT, libpq_dsn, patch_ticket_contacts_relationship  # noqa: E402
+import phonenumbers
+import psycopg
+from _common import DEFAULT_URL, ROOT, libpq_dsn
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 
-import phonenumbers  # noqa: E402
-import psycopg  # noqa: E402
-from sqlalchemy import select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-import models  # noqa: E402
-from acikkapi.db import make_engine, make_session_factory  # noqa: E402
-from services import reference_code  # noqa: E402
-from services.turkish_text import fold_key  # noqa: E402
+import models
+from acikkapi.db import make_engine, make_session_factory
+from services import reference_code
+from services.turkish_text import fold_key
 
 BIG_TABLES = ("citizens", "citizen_phones", "tickets", "ticket_contacts")
 FULL_CITIZENS = 1_000_000
 FULL_TICKETS = 5_000_000
 CHUNK_ROWS = 20_000
 
-FIRST_NAMES = (
-    "Ahmet Mehmet Mustafa Ali Hüseyin Hasan İbrahim İsmail Osman Yusuf Murat Ömer Ramazan "
-    "Halil Süleyman Abdullah Mahmut Recep Salih Fatih Kadir Emre Hakan Burak Serkan Kemal "
-    "Cem Can Deniz Eren Kaan Onur Tolga Uğur Volkan Yasin Zeki Şükrü Çağrı Gökhan Fatma "
-    "Ayşe Emine Hatice Zeynep Elif Meryem Şerife Sultan Zehra Hanife Merve Havva Zeliha "
-    "Esra Fadime Özlem Hülya Yasemin Leyla Gül Derya Ebru Sibel Aslı Büşra Cansu Damla "
-    "Gizem İrem Kübra Nur Pınar Seda Tuğba Yağmur Şule Özge Çiğdem Ilgın Işıl"
-).split()
-LAST_NAMES = (
-    "Yılmaz Kaya Demir Şahin Çelik Yıldız Yıldırım Öztürk Aydın Özdemir Arslan Doğan Kılıç "
-    "Aslan Çetin Kara Koç Kurt Özkan Şimşek Polat Özcan Korkmaz Çakır Erdoğan Yavuz Can "
-    "Acar Şen Aktaş Güler Yalçın Güneş Bozkurt Bulut Keskin Ünal Turan Gül Özer Işık "
-    "Kaplan Avcı Sarı Tekin Taş Köse Yüksel Ateş Aksoy Uçar Ekinci Karaca Sönmez Uysal "
-    "Altun Tunç Kocabaş Gündoğdu İnce Çınar Erdem Akın Bayram Duman Ilıca Oral Tan Uzun"
-).split()
-STREETS = (
-    "Atatürk Caddesi|Cumhuriyet Caddesi|İstiklal Sokak|Gazi Bulvarı|Lale Sokak|Menekşe Sokak|"
-    "Çınar Sokak|Okul Sokak|Cami Sokak|Fatih Caddesi|Mimar Sinan Sokak|Gül Sokak|"
-    "Şehit Er Sokak|Zafer Caddesi|Barış Sokak|Yeşil Sokak|Pınar Sokak|Kültür Caddesi|"
-    "Orhan Gazi Caddesi|Yunus Emre Sokak|Akasya Sokak|Papatya Sokak|Dere Sokak|Park Sokak"
-).split("|")
+FIRST_NAMES = [
+    "Ahmet",
+    "Mehmet",
+    "Mustafa",
+    "Ali",
+    "Hüseyin",
+    "Hasan",
+    "İbrahim",
+    "İsmail",
+    "Osman",
+    "Yusuf",
+    "Murat",
+    "Ömer",
+    "Ramazan",
+    "Halil",
+    "Süleyman",
+    "Abdullah",
+    "Mahmut",
+    "Recep",
+    "Salih",
+    "Fatih",
+    "Kadir",
+    "Emre",
+    "Hakan",
+    "Burak",
+    "Serkan",
+    "Kemal",
+    "Cem",
+    "Can",
+    "Deniz",
+    "Eren",
+    "Kaan",
+    "Onur",
+    "Tolga",
+    "Uğur",
+    "Volkan",
+    "Yasin",
+    "Zeki",
+    "Şükrü",
+    "Çağrı",
+    "Gökhan",
+    "Fatma",
+    "Ayşe",
+    "Emine",
+    "Hatice",
+    "Zeynep",
+    "Elif",
+    "Meryem",
+    "Şerife",
+    "Sultan",
+    "Zehra",
+    "Hanife",
+    "Merve",
+    "Havva",
+    "Zeliha",
+    "Esra",
+    "Fadime",
+    "Özlem",
+    "Hülya",
+    "Yasemin",
+    "Leyla",
+    "Gül",
+    "Derya",
+    "Ebru",
+    "Sibel",
+    "Aslı",
+    "Büşra",
+    "Cansu",
+    "Damla",
+    "Gizem",
+    "İrem",
+    "Kübra",
+    "Nur",
+    "Pınar",
+    "Seda",
+    "Tuğba",
+    "Yağmur",
+    "Şule",
+    "Özge",
+    "Çiğdem",
+    "Ilgın",
+    "Işıl",
+]
+LAST_NAMES = [
+    "Yılmaz",
+    "Kaya",
+    "Demir",
+    "Şahin",
+    "Çelik",
+    "Yıldız",
+    "Yıldırım",
+    "Öztürk",
+    "Aydın",
+    "Özdemir",
+    "Arslan",
+    "Doğan",
+    "Kılıç",
+    "Aslan",
+    "Çetin",
+    "Kara",
+    "Koç",
+    "Kurt",
+    "Özkan",
+    "Şimşek",
+    "Polat",
+    "Özcan",
+    "Korkmaz",
+    "Çakır",
+    "Erdoğan",
+    "Yavuz",
+    "Can",
+    "Acar",
+    "Şen",
+    "Aktaş",
+    "Güler",
+    "Yalçın",
+    "Güneş",
+    "Bozkurt",
+    "Bulut",
+    "Keskin",
+    "Ünal",
+    "Turan",
+    "Gül",
+    "Özer",
+    "Işık",
+    "Kaplan",
+    "Avcı",
+    "Sarı",
+    "Tekin",
+    "Taş",
+    "Köse",
+    "Yüksel",
+    "Ateş",
+    "Aksoy",
+    "Uçar",
+    "Ekinci",
+    "Karaca",
+    "Sönmez",
+    "Uysal",
+    "Altun",
+    "Tunç",
+    "Kocabaş",
+    "Gündoğdu",
+    "İnce",
+    "Çınar",
+    "Erdem",
+    "Akın",
+    "Bayram",
+    "Duman",
+    "Ilıca",
+    "Oral",
+    "Tan",
+    "Uzun",
+]
+STREETS = [
+    "Atatürk Caddesi",
+    "Cumhuriyet Caddesi",
+    "İstiklal Sokak",
+    "Gazi Bulvarı",
+    "Lale Sokak",
+    "Menekşe Sokak",
+    "Çınar Sokak",
+    "Okul Sokak",
+    "Cami Sokak",
+    "Fatih Caddesi",
+    "Mimar Sinan Sokak",
+    "Gül Sokak",
+    "Şehit Er Sokak",
+    "Zafer Caddesi",
+    "Barış Sokak",
+    "Yeşil Sokak",
+    "Pınar Sokak",
+    "Kültür Caddesi",
+    "Orhan Gazi Caddesi",
+    "Yunus Emre Sokak",
+    "Akasya Sokak",
+    "Papatya Sokak",
+    "Dere Sokak",
+    "Park Sokak",
+]
 DESCRIPTIONS = (
     "Sokak lambası yanmıyor, akşamları çok karanlık.",
     "Çöp konteyneri iki gündür boşaltılmadı.",
@@ -276,8 +434,12 @@ def _fallback_catalogue(session, now: datetime) -> None:  # type: ignore[no-unty
     rows = json.loads((ROOT / "acikkapi/data/holidays_tr.json").read_text(encoding="utf-8"))
     for r in rows:
         session.add(
-            Holiday(day=date.fromisoformat(r["date"]), name_tr=r["name_tr"],
-                    name_en=r["name_en"], half_day=r["half_day"])
+            Holiday(
+                day=date.fromisoformat(r["date"]),
+                name_tr=r["name_tr"],
+                name_en=r["name_en"],
+                half_day=r["half_day"],
+            )
         )
     depts = {}
     for code, tr, en in (
@@ -292,57 +454,150 @@ def _fallback_catalogue(session, now: datetime) -> None:  # type: ignore[no-unty
     ):
         depts[code] = Department(code=code, name_tr=tr, name_en=en)
         session.add(depts[code])
-    water = ExternalInstitution(code="aski", name_tr="Su ve Kanalizasyon İdaresi",
-                                name_en="Water and Sewerage Authority", phone="185")
-    power = ExternalInstitution(code="edas", name_tr="Elektrik Dağıtım A.Ş.",
-                                name_en="Electricity Distribution", phone="186")
+    water = ExternalInstitution(
+        code="aski",
+        name_tr="Su ve Kanalizasyon İdaresi",
+        name_en="Water and Sewerage Authority",
+        phone="185",
+    )
+    power = ExternalInstitution(
+        code="edas",
+        name_tr="Elektrik Dağıtım A.Ş.",
+        name_en="Electricity Distribution",
+        phone="186",
+    )
     session.add_all([water, power])
     session.flush()
     types = [
         ("genel", "Genel başvuru", "General", "request", "koordinasyon", None, 24, "none"),
         ("yol_cukur", "Yolda çukur", "Pothole", "complaint", "fen", None, 40, "none"),
         ("kaldirim", "Kaldırım onarımı", "Pavement repair", "request", "fen", None, 80, "none"),
-        ("cop", "Çöp toplanmadı", "Rubbish not collected", "complaint", "temizlik", None, 8, "none"),
-        ("konteyner", "Konteyner talebi", "Container request", "request", "temizlik", None, 40,
-         "none"),
+        (
+            "cop",
+            "Çöp toplanmadı",
+            "Rubbish not collected",
+            "complaint",
+            "temizlik",
+            None,
+            8,
+            "none",
+        ),
+        (
+            "konteyner",
+            "Konteyner talebi",
+            "Container request",
+            "request",
+            "temizlik",
+            None,
+            40,
+            "none",
+        ),
         ("park_bakim", "Park bakımı", "Park maintenance", "request", "park", None, 80, "none"),
         ("agac", "Ağaç budama", "Tree pruning", "request", "park", None, 120, "none"),
         ("gurultu", "Gürültü şikayeti", "Noise complaint", "complaint", "zabita", None, 8, "none"),
-        ("isgal", "Kaldırım işgali", "Pavement obstruction", "complaint", "zabita", None, 24,
-         "none"),
+        (
+            "isgal",
+            "Kaldırım işgali",
+            "Pavement obstruction",
+            "complaint",
+            "zabita",
+            None,
+            24,
+            "none",
+        ),
         ("sosyal_yardim", "Sosyal yardım", "Social aid", "request", "sosyal", None, 80, "none"),
-        ("sokak_hayvani", "Sokak hayvanı", "Stray animal", "request", "veteriner", None, 24,
-         "none"),
-        ("imar_bilgi", "İmar bilgisi", "Zoning information", "information", "imar", None, 120,
-         "information_15_working_days"),
-        ("dilekce", "Dilekçe", "Petition", "request", "koordinasyon", None, 160,
-         "petition_30_days"),
+        (
+            "sokak_hayvani",
+            "Sokak hayvanı",
+            "Stray animal",
+            "request",
+            "veteriner",
+            None,
+            24,
+            "none",
+        ),
+        (
+            "imar_bilgi",
+            "İmar bilgisi",
+            "Zoning information",
+            "information",
+            "imar",
+            None,
+            120,
+            "information_15_working_days",
+        ),
+        (
+            "dilekce",
+            "Dilekçe",
+            "Petition",
+            "request",
+            "koordinasyon",
+            None,
+            160,
+            "petition_30_days",
+        ),
         ("oneri", "Öneri", "Suggestion", "suggestion", "koordinasyon", None, 160, "none"),
         ("su_ariza", "Su arızası", "Water fault", "complaint", None, water, 24, "none"),
         ("elektrik", "Elektrik arızası", "Power cut", "complaint", None, power, 24, "none"),
     ]
     for code, tr, en, kind, dept, inst, hours, legal in types:
-        session.add(TicketType(
-            code=code, name_tr=tr, name_en=en, default_kind=TicketKind(kind),
-            department_id=depts[dept].id if dept else None,
-            external_institution_id=inst.id if inst else None,
-            sla_hours=hours, sla_unit=SlaUnit.WORKING_HOURS, legal_clock=LegalClock(legal),
-        ))
-    for i, name in enumerate((
-        "Atatürk Mahallesi", "Cumhuriyet Mahallesi", "Yenimahalle", "Fatih Mahallesi",
-        "Gazi Mahallesi", "Barış Mahallesi", "Kocatepe Mahallesi", "Bahçelievler Mahallesi",
-        "Esentepe Mahallesi", "Gülbahar Mahallesi", "Yıldıztepe Mahallesi", "Çamlık Mahallesi",
-        "Pınarbaşı Mahallesi", "Kurtuluş Mahallesi", "İstiklal Mahallesi", "Şirinevler Mahallesi",
-        "Güzeltepe Mahallesi", "Aydınlıkevler Mahallesi", "Emek Mahallesi", "Zafer Mahallesi",
-    )):
-        session.add(Neighbourhood(name=name, area="kuzey" if i % 2 else "güney",
-                                  latitude=39.9 + i * 0.003, longitude=32.85 + i * 0.003))
+        session.add(
+            TicketType(
+                code=code,
+                name_tr=tr,
+                name_en=en,
+                default_kind=TicketKind(kind),
+                department_id=depts[dept].id if dept else None,
+                external_institution_id=inst.id if inst else None,
+                sla_hours=hours,
+                sla_unit=SlaUnit.WORKING_HOURS,
+                legal_clock=LegalClock(legal),
+            )
+        )
+    for i, name in enumerate(
+        (
+            "Atatürk Mahallesi",
+            "Cumhuriyet Mahallesi",
+            "Yenimahalle",
+            "Fatih Mahallesi",
+            "Gazi Mahallesi",
+            "Barış Mahallesi",
+            "Kocatepe Mahallesi",
+            "Bahçelievler Mahallesi",
+            "Esentepe Mahallesi",
+            "Gülbahar Mahallesi",
+            "Yıldıztepe Mahallesi",
+            "Çamlık Mahallesi",
+            "Pınarbaşı Mahallesi",
+            "Kurtuluş Mahallesi",
+            "İstiklal Mahallesi",
+            "Şirinevler Mahallesi",
+            "Güzeltepe Mahallesi",
+            "Aydınlıkevler Mahallesi",
+            "Emek Mahallesi",
+            "Zafer Mahallesi",
+        )
+    ):
+        session.add(
+            Neighbourhood(
+                name=name,
+                area="kuzey" if i % 2 else "güney",
+                latitude=39.9 + i * 0.003,
+                longitude=32.85 + i * 0.003,
+            )
+        )
     for i in range(1, 21):
-        session.add(StaffUser(
-            username=f"agent{i:02d}", full_name=f"{FIRST_NAMES[i]} {LAST_NAMES[i]}",
-            staff_code=f"AK-{i:04d}", role=Role.AGENT if i <= 14 else Role.DESK_STAFF,
-            department_id=depts["koordinasyon"].id, languages=["tr"], created_at=now,
-        ))
+        session.add(
+            StaffUser(
+                username=f"agent{i:02d}",
+                full_name=f"{FIRST_NAMES[i]} {LAST_NAMES[i]}",
+                staff_code=f"AK-{i:04d}",
+                role=Role.AGENT if i <= 14 else Role.DESK_STAFF,
+                department_id=depts["koordinasyon"].id,
+                languages=["tr"],
+                created_at=now,
+            )
+        )
     session.flush()
 
 
@@ -354,9 +609,12 @@ def reference_snapshot(engine) -> dict:  # type: ignore[no-untyped-def]
     with factory() as session:
         types = [
             {
-                "id": t.id, "kind": t.default_kind.value, "department_id": t.department_id,
+                "id": t.id,
+                "kind": t.default_kind.value,
+                "department_id": t.department_id,
                 "external_institution_id": t.external_institution_id,
-                "sla_hours": t.sla_hours, "working": t.sla_unit.value == "working_hours",
+                "sla_hours": t.sla_hours,
+                "working": t.sla_unit.value == "working_hours",
                 "legal": t.legal_clock.value,
             }
             for t in session.scalars(select(TicketType).where(TicketType.is_active))
@@ -371,8 +629,9 @@ def reference_snapshot(engine) -> dict:  # type: ignore[no-untyped-def]
         if not staff:
             staff = list(session.scalars(select(StaffUser.id)))
         existing_tc = set(
-            session.scalars(select(models.Citizen.tc_number).where(
-                models.Citizen.tc_number.is_not(None)))
+            session.scalars(
+                select(models.Citizen.tc_number).where(models.Citizen.tc_number.is_not(None))
+            )
         )
         offsets = {
             table: session.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table}"))
@@ -381,8 +640,11 @@ def reference_snapshot(engine) -> dict:  # type: ignore[no-untyped-def]
     if not types or not staff:
         raise SystemExit("catalogue has no ticket types or no staff users: cannot generate")
     return {
-        "types": types, "neighbourhoods": neighbourhoods, "staff": staff,
-        "existing_tc": existing_tc, "offsets": offsets,
+        "types": types,
+        "neighbourhoods": neighbourhoods,
+        "staff": staff,
+        "existing_tc": existing_tc,
+        "offsets": offsets,
     }
 
 
@@ -396,11 +658,13 @@ def schema_snapshot(conn: psycopg.Connection) -> dict[str, list[tuple[str, str]]
     for table in BIG_TABLES:
         idx = conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
-            "AND tablename = %s ORDER BY indexname", (table,)
+            "AND tablename = %s ORDER BY indexname",
+            (table,),
         ).fetchall()
         cons = conn.execute(
             "SELECT conname, contype::text || ':' || pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass ORDER BY conname", (table,)
+            "WHERE conrelid = %s::regclass ORDER BY conname",
+            (table,),
         ).fetchall()
         snap[table] = [(n, d) for n, d in idx] + [(n, d) for n, d in cons]
     return snap
@@ -413,7 +677,8 @@ def drop_secondary(conn: psycopg.Connection) -> list[str]:
     for table in BIG_TABLES:
         for name, contype, definition in conn.execute(
             "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass AND contype IN ('f', 'u')", (table,)
+            "WHERE conrelid = %s::regclass AND contype IN ('f', 'u')",
+            (table,),
         ).fetchall():
             ddl = f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
             (fks if contype == "f" else uniques).append(ddl)
@@ -421,7 +686,8 @@ def drop_secondary(conn: psycopg.Connection) -> list[str]:
         for name, definition in conn.execute(
             "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = "
             "current_schema() AND i.tablename = %s AND NOT EXISTS (SELECT 1 FROM pg_constraint "
-            "c WHERE c.conname = i.indexname AND c.conrelid = %s::regclass)", (table, table)
+            "c WHERE c.conname = i.indexname AND c.conrelid = %s::regclass)",
+            (table, table),
         ).fetchall():
             indexes.append(definition)
             conn.execute(f'DROP INDEX "{name}"')
@@ -494,7 +760,8 @@ class Generator:
             fi, li = self._name(i)
             email = (
                 f"{self.first_folded[fi]}.{self.last_folded[li]}{cid}@example.com"
-                if rng.random() < 0.3 else N
+                if rng.random() < 0.3
+                else N
             )
             created = clock.fmt(rng.randrange(span))
             lang = "en" if rng.random() < 0.02 else "tr"
@@ -571,7 +838,8 @@ class Generator:
             if is_open:
                 received = span - rng.randrange(recent_window)
                 status = (
-                    "referred_externally" if t["department_id"] is None
+                    "referred_externally"
+                    if t["department_id"] is None
                     else OPEN_STATUSES[rng.randrange(4)]
                 )
             else:
@@ -583,16 +851,25 @@ class Generator:
                 cid = self.cit0 + ci + 1
                 fi, li = self._name(ci)
                 name = f"{FIRST_NAMES[fi]} {LAST_NAMES[li]}"
-                phone = self.first_phone[ci] if (
-                    channel in PHONE_CHANNELS or rng.random() < 0.6) else None
-                match = "tc" if self.tc_holder[ci] and channel not in PHONE_CHANNELS else (
-                    "phone" if phone else "id")
+                phone = (
+                    self.first_phone[ci]
+                    if (channel in PHONE_CHANNELS or rng.random() < 0.6)
+                    else None
+                )
+                match = (
+                    "tc"
+                    if self.tc_holder[ci] and channel not in PHONE_CHANNELS
+                    else ("phone" if phone else "id")
+                )
                 cid_s = str(cid)
             else:
                 cid_s, name, match = N, None, "none"
                 phone = self._mobile() if channel in PHONE_CHANNELS or rng.random() < 0.5 else None
-            nb = neighbourhoods[rng.randrange(len(neighbourhoods))] if (
-                neighbourhoods and rng.random() < 0.9) else None
+            nb = (
+                neighbourhoods[rng.randrange(len(neighbourhoods))]
+                if (neighbourhoods and rng.random() < 0.9)
+                else None
+            )
             if rng.random() < 0.6:
                 addr, key = addresses[rng.randrange(len(addresses))]
             else:
@@ -606,8 +883,11 @@ class Generator:
             due = received + int(hours * 3600)
             legal = t["legal"]
             legal_due = (
-                received + 30 * 86400 if legal in ("petition_30_days", "kvkk_30_days")
-                else received + 21 * 86400 if legal == "information_15_working_days" else None
+                received + 30 * 86400
+                if legal in ("petition_30_days", "kvkk_30_days")
+                else received + 21 * 86400
+                if legal == "information_15_working_days"
+                else None
             )
             if legal_due is not None and legal_due < due:
                 due = legal_due
@@ -617,14 +897,22 @@ class Generator:
                 updated = received + rng.randrange(max(1, span - received))
             else:
                 first_contact = rng.random() < 0.15
-                resolved = received if first_contact else min(
-                    span - 1, received + rng.randrange(3600, max(3601, int(hours * 3600 * 1.5))))
+                resolved = (
+                    received
+                    if first_contact
+                    else min(
+                        span - 1, received + rng.randrange(3600, max(3601, int(hours * 3600 * 1.5)))
+                    )
+                )
                 resolution = RESOLUTIONS[rng.randrange(len(RESOLUTIONS))]
                 resolved_s = clock.fmt(resolved)
                 updated = resolved
             staff_id = staff[rng.randrange(len(staff))]
-            assigned = str(staff[rng.randrange(len(staff))]) if status not in (
-                "new", "referred_externally") else N
+            assigned = (
+                str(staff[rng.randrange(len(staff))])
+                if status not in ("new", "referred_externally")
+                else N
+            )
             desc = DESCRIPTIONS[rng.randrange(len(DESCRIPTIONS))]
             place = "Hizmet masası" if channel == "desk" else N
             received_s = clock.fmt(received)
@@ -648,35 +936,69 @@ class Generator:
             )
 
 
-def copy_tickets_and_contacts(url: str, gen: Generator) -> tuple[int, int]:
-    """Stream tickets and contacts through two connections at once (two server backends)."""
+def copy_tickets_and_contacts(url: str, gen: Generator, deferred: bool) -> int:
+    """Stream tickets and contacts through two connections at once (two server backends).
+
+    With foreign keys in place (``indexes-first``) contacts cannot arrive before their
+    ticket is committed, so they are spooled to a temporary file and copied afterwards.
+    """
+    import tempfile
+    from contextlib import ExitStack
+
+    spool = (
+        None if deferred else tempfile.TemporaryFile("w+", encoding="utf-8", dir="/tmp")  # noqa: SIM115
+    )
     with psycopg.connect(libpq_dsn(url)) as c1, psycopg.connect(libpq_dsn(url)) as c2:
         for c in (c1, c2):
             c.execute("SET synchronous_commit = off")
         n = 0
-        with c1.cursor() as cur1, c2.cursor() as cur2, cur1.copy(
-            f"COPY tickets ({gen.TICKET_COLUMNS}) FROM STDIN"
-        ) as tcopy, cur2.copy(f"COPY ticket_contacts ({gen.CONTACT_COLUMNS}) FROM STDIN") as ccopy:
+        with ExitStack() as stack:
+            cur1 = stack.enter_context(c1.cursor())
+            cur2 = stack.enter_context(c2.cursor())
+            tcopy = stack.enter_context(
+                cur1.copy(f"COPY tickets ({gen.TICKET_COLUMNS}) FROM STDIN")
+            )
+            ccopy = (
+                stack.enter_context(
+                    cur2.copy(f"COPY ticket_contacts ({gen.CONTACT_COLUMNS}) FROM STDIN")
+                )
+                if deferred
+                else None
+            )
             tbuf: list[str] = []
             cbuf: list[str] = []
+
+            def flush() -> None:
+                tcopy.write("".join(tbuf))
+                if ccopy is not None:
+                    ccopy.write("".join(cbuf))
+                else:
+                    spool.write("".join(cbuf))  # type: ignore[union-attr]
+                tbuf.clear()
+                cbuf.clear()
+
             for tline, cline in gen.ticket_rows():
                 tbuf.append(tline)
                 cbuf.append(cline)
+                n += 1
                 if len(tbuf) >= CHUNK_ROWS:
-                    tcopy.write("".join(tbuf))
-                    ccopy.write("".join(cbuf))
-                    n += len(tbuf)
-                    tbuf.clear()
-                    cbuf.clear()
+                    flush()
                     if n % 500_000 == 0:
                         log(f"  tickets: {n:,}")
-            if tbuf:
-                tcopy.write("".join(tbuf))
-                ccopy.write("".join(cbuf))
-                n += len(tbuf)
+            flush()
         c1.commit()
         c2.commit()
-    return n, n
+        if spool is not None:
+            spool.seek(0)
+            with (
+                c2.cursor() as cur2,
+                cur2.copy(f"COPY ticket_contacts ({gen.CONTACT_COLUMNS}) FROM STDIN") as ccopy2,
+            ):
+                while chunk := spool.read(8 << 20):
+                    ccopy2.write(chunk)
+            c2.commit()
+            spool.close()
+    return n
 
 
 # --------------------------------------------------------------------------------------------
@@ -684,17 +1006,24 @@ def copy_tickets_and_contacts(url: str, gen: Generator) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="fraction of 1M citizens / 5M tickets (default 1.0)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="fraction of 1M citizens / 5M tickets (default 1.0)",
+    )
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
-    parser.add_argument("--load-mode", choices=("deferred", "indexes-first"), default="deferred",
-                        help="drop secondary indexes/constraints while loading (default) or not")
+    parser.add_argument(
+        "--load-mode",
+        choices=("deferred", "indexes-first"),
+        default="deferred",
+        help="drop secondary indexes/constraints while loading (default) or not",
+    )
     args = parser.parse_args()
     if not make_url(args.url).database or "bench" not in make_url(args.url).database:
         raise SystemExit(f"refusing to drop the schema of a non-bench database: {args.url}")
 
-    model_patched = patch_ticket_contacts_relationship()
     timer = Timer()
     now = datetime.now(UTC)
     ensure_database(args.url)
@@ -708,8 +1037,10 @@ def main() -> None:
     timer.step("drop_all + create_all", reset_schema)
     source = timer.step("reference data", lambda: load_reference_data(factory, now))
     ref = reference_snapshot(engine)
-    log(f"catalogue: {len(ref['types'])} ticket types, {len(ref['neighbourhoods'])} "
-        f"neighbourhoods, {len(ref['staff'])} staff; existing rows {ref['offsets']}")
+    log(
+        f"catalogue: {len(ref['types'])} ticket types, {len(ref['neighbourhoods'])} "
+        f"neighbourhoods, {len(ref['staff'])} staff; existing rows {ref['offsets']}"
+    )
 
     gen = Generator(args, ref, now)
     conn = psycopg.connect(libpq_dsn(args.url), autocommit=True)
@@ -718,8 +1049,7 @@ def main() -> None:
     before = schema_snapshot(conn)
     recreate: list[str] = []
     if args.load_mode == "deferred":
-        recreate = timer.step("drop secondary indexes/constraints",
-                              lambda: drop_secondary(conn))  # type: ignore[assignment]
+        recreate = timer.step("drop secondary indexes/constraints", lambda: drop_secondary(conn))  # type: ignore[assignment]
 
     def load_citizens() -> None:
         with conn.transaction():
@@ -727,10 +1057,13 @@ def main() -> None:
             copy_lines(conn, "citizen_phones", gen.PHONE_COLUMNS, gen.phone_lines())
 
     timer.step(f"COPY {gen.n_citizens:,} citizens + phones", load_citizens)
-    timer.step(f"COPY {gen.n_tickets:,} tickets + contacts",
-               lambda: copy_tickets_and_contacts(args.url, gen))
+    timer.step(
+        f"COPY {gen.n_tickets:,} tickets + contacts",
+        lambda: copy_tickets_and_contacts(args.url, gen, args.load_mode == "deferred"),
+    )
 
     if recreate:
+
         def rebuild() -> None:
             for ddl in recreate:
                 t0 = time.perf_counter()
@@ -774,7 +1107,6 @@ def main() -> None:
         "seed": args.seed,
         "load_mode": args.load_mode,
         "reference_data": source,
-        "ticket_contacts_relationship_patched": model_patched,
         "counts": counts,
         "shared_phone_numbers": shared[0] if shared else None,
         "database_size": size[0] if size else None,
@@ -787,8 +1119,10 @@ def main() -> None:
     engine.dispose()
 
     print()
-    print(f"Generated in {total:.1f} s ({total / 60:.1f} min), load mode {args.load_mode}, "
-          f"scale {args.scale}; database size {summary['database_size']}")
+    print(
+        f"Generated in {total:.1f} s ({total / 60:.1f} min), load mode {args.load_mode}, "
+        f"scale {args.scale}; database size {summary['database_size']}"
+    )
     for name, value in counts.items():
         print(f"  {name:<16} {value:>12,}")
     print(f"  phone numbers shared by several citizens: {summary['shared_phone_numbers']:,}")

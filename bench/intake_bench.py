@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -48,19 +49,44 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_URL, ROOT, libpq_dsn, patch_ticket_contacts_relationship  # noqa: E402
-
-import psycopg  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import psycopg
+from _common import DEFAULT_URL, ROOT, libpq_dsn
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION_TITLE = "## Foundation: lookup and intake (issue 2)"
 LOOKUP_TARGET_P99_MS = 2.0
 INTAKE_TARGET_PER_S = 200.0
 
-FIRST = "Ahmet Mehmet Ayşe Fatma Zeynep Elif Mustafa Emre Özge Çağrı Işıl İbrahim".split()
-LAST = "Yılmaz Kaya Demir Şahin Çelik Öztürk Aydın Arslan Doğan Kılıç Işık Güneş".split()
+FIRST = [
+    "Ahmet",
+    "Mehmet",
+    "Ayşe",
+    "Fatma",
+    "Zeynep",
+    "Elif",
+    "Mustafa",
+    "Emre",
+    "Özge",
+    "Çağrı",
+    "Işıl",
+    "İbrahim",
+]
+LAST = [
+    "Yılmaz",
+    "Kaya",
+    "Demir",
+    "Şahin",
+    "Çelik",
+    "Öztürk",
+    "Aydın",
+    "Arslan",
+    "Doğan",
+    "Kılıç",
+    "Işık",
+    "Güneş",
+]
 DESCRIPTIONS = (
     "Sokak lambası yanmıyor.",
     "Çöp konteyneri boşaltılmadı.",
@@ -88,7 +114,7 @@ def log(message: str) -> None:
 def percentile(sorted_values: list[float], p: float) -> float:
     if not sorted_values:
         return float("nan")
-    k = max(0, min(len(sorted_values) - 1, int(round(p / 100 * len(sorted_values) + 0.5)) - 1))
+    k = max(0, min(len(sorted_values) - 1, math.ceil(p / 100 * len(sorted_values)) - 1))
     return sorted_values[k]
 
 
@@ -123,18 +149,23 @@ def tc_from_base(base: int) -> str:
 # setup data (read with plain psycopg, not measured)
 
 
-def random_ids(conn: psycopg.Connection, table: str, k: int, rng: random.Random,
-               where: str = "TRUE") -> list[int]:
-    lo, hi = conn.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()  # type: ignore[misc]
+def random_ids(
+    conn: psycopg.Connection, table: str, k: int, rng: random.Random, where: str = "TRUE"
+) -> list[int]:
+    """Up to ``k`` distinct random ids of ``table`` rows matching ``where``."""
+    lo, hi, total = conn.execute(  # type: ignore[misc]
+        f"SELECT min(id), max(id), count(*) FILTER (WHERE {where}) FROM {table}"
+    ).fetchone()
+    k = min(k, total or 0)
     ids: set[int] = set()
-    while len(ids) < k:
+    for _ in range(50):
+        if len(ids) >= k:
+            break
         batch = [rng.randint(lo, hi) for _ in range(k * 2)]
         rows = conn.execute(
             f"SELECT id FROM {table} WHERE id = ANY(%s) AND {where}", (batch,)
         ).fetchall()
         ids.update(r[0] for r in rows)
-        if not rows:
-            break
     return rng.sample(sorted(ids), min(k, len(ids)))
 
 
@@ -142,27 +173,53 @@ def load_setup(url: str, lookups: int, seed: int) -> dict:
     rng = random.Random(seed)
     with psycopg.connect(libpq_dsn(url)) as conn:
         phone_ids = random_ids(conn, "citizen_phones", lookups, rng)
-        phones = [r[0] for r in conn.execute(
-            "SELECT e164 FROM citizen_phones WHERE id = ANY(%s)", (phone_ids,)).fetchall()]
+        phones = [
+            r[0]
+            for r in conn.execute(
+                "SELECT e164 FROM citizen_phones WHERE id = ANY(%s)", (phone_ids,)
+            ).fetchall()
+        ]
         cit_ids = random_ids(conn, "citizens", lookups, rng, "tc_number IS NOT NULL")
-        tcs = [r[0] for r in conn.execute(
-            "SELECT tc_number FROM citizens WHERE id = ANY(%s)", (cit_ids,)).fetchall()]
+        tcs = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tc_number FROM citizens WHERE id = ANY(%s)", (cit_ids,)
+            ).fetchall()
+        ]
         pool_ids = random_ids(conn, "citizens", 20_000, rng, "tc_number IS NOT NULL")
-        pool = [list(r) for r in conn.execute(
-            "SELECT c.tc_number, c.first_name, c.last_name, (SELECT p.e164 FROM citizen_phones p "
-            "WHERE p.citizen_id = c.id ORDER BY p.id LIMIT 1) FROM citizens c "
-            "WHERE c.id = ANY(%s)", (pool_ids,)).fetchall()]
-        types = [r[0] for r in conn.execute(
-            "SELECT code FROM ticket_types WHERE is_active ORDER BY code").fetchall()]
-        hoods = [r[0] for r in conn.execute(
-            "SELECT name FROM neighbourhoods ORDER BY name").fetchall()]
+        pool = [
+            list(r)
+            for r in conn.execute(
+                "SELECT c.tc_number, c.first_name, c.last_name, (SELECT p.e164 "
+                "FROM citizen_phones p WHERE p.citizen_id = c.id ORDER BY p.id LIMIT 1) "
+                "FROM citizens c "
+                "WHERE c.id = ANY(%s)",
+                (pool_ids,),
+            ).fetchall()
+        ]
+        types = [
+            r[0]
+            for r in conn.execute(
+                "SELECT code FROM ticket_types WHERE is_active ORDER BY code"
+            ).fetchall()
+        ]
+        hoods = [
+            r[0] for r in conn.execute("SELECT name FROM neighbourhoods ORDER BY name").fetchall()
+        ]
         staff = conn.execute(
             "SELECT id FROM staff_users WHERE is_active AND role IN ('agent', 'desk_staff', "
-            "'switchboard_operator') ORDER BY id LIMIT 1").fetchone()
+            "'switchboard_operator') ORDER BY id LIMIT 1"
+        ).fetchone()
     rng.shuffle(phones)
     rng.shuffle(tcs)
-    return {"phones": phones, "tcs": tcs, "pool": pool, "types": types, "hoods": hoods,
-            "staff_id": staff[0] if staff else None}
+    return {
+        "phones": phones,
+        "tcs": tcs,
+        "pool": pool,
+        "types": types,
+        "hoods": hoods,
+        "staff_id": staff[0] if staff else None,
+    }
 
 
 def database_facts(url: str) -> dict:
@@ -181,7 +238,8 @@ def database_facts(url: str) -> dict:
         }
         comment = conn.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
-            "WHERE datname = current_database()").fetchone()[0]  # type: ignore
+            "WHERE datname = current_database()"
+        ).fetchone()[0]  # type: ignore
     try:
         facts["generation"] = json.loads(comment) if comment else None
     except ValueError:
@@ -209,8 +267,12 @@ def machine_facts() -> dict:
         nproc = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip())
     except (OSError, ValueError):
         nproc = os.cpu_count() or 0
-    return {"nproc": nproc, "ram_gib": round(mem_kb / 1024 / 1024, 1), "cpu": cpu,
-            "python": platform.python_version()}
+    return {
+        "nproc": nproc,
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,8 +289,10 @@ def run_lookups(url: str, setup: dict, warmup: int = 200) -> dict[str, dict]:
     results: dict[str, dict] = {}
     with factory() as session:
         raws = [raw_form(p, i) for i, p in enumerate(setup["phones"])]
-        tcs = [f"{tc[:3]} {tc[3:6]} {tc[6:]}" if i % 3 == 0 else tc
-               for i, tc in enumerate(setup["tcs"])]
+        tcs = [
+            f"{tc[:3]} {tc[3:6]} {tc[6:]}" if i % 3 == 0 else tc
+            for i, tc in enumerate(setup["tcs"])
+        ]
 
         for raw in raws[:warmup]:
             citizens_by_phone(session, normalise_phone(raw).e164)
@@ -254,8 +318,10 @@ def run_lookups(url: str, setup: dict, warmup: int = 200) -> dict[str, dict]:
             total.append(t2 - t0)
             norm.append(t1 - t0)
             found += bool(hits)
-        results["phone"] = summarise(total) | {"normalise_p50": summarise(norm)["p50"],
-                                               "found": found}
+        results["phone"] = summarise(total) | {
+            "normalise_p50": summarise(norm)["p50"],
+            "found": found,
+        }
 
         total, norm, found = [], [], 0
         for tc in tcs:
@@ -267,8 +333,7 @@ def run_lookups(url: str, setup: dict, warmup: int = 200) -> dict[str, dict]:
             total.append(t2 - t0)
             norm.append(t1 - t0)
             found += hit is not None
-        results["tc"] = summarise(total) | {"normalise_p50": summarise(norm)["p50"],
-                                            "found": found}
+        results["tc"] = summarise(total) | {"normalise_p50": summarise(norm)["p50"], "found": found}
         session.rollback()
     engine.dispose()
     return results
@@ -372,9 +437,17 @@ class RequestMaker:
         return IntakeRequest(**fields)
 
 
-def intake_worker(url: str, seconds: float, worker: int, setup: dict, actor_id: int,
-                  staff_id: int, barrier, queue, run_tag: str) -> None:  # type: ignore[no-untyped-def]
-    patch_ticket_contacts_relationship()
+def intake_worker(
+    url: str,
+    seconds: float,
+    worker: int,
+    setup: dict,
+    actor_id: int,
+    staff_id: int,
+    barrier,
+    queue,
+    run_tag: str,
+) -> None:  # type: ignore[no-untyped-def]
     from acikkapi.db import make_engine, make_session_factory
     from models import StaffUser
     from services.errors import DomainError
@@ -385,8 +458,9 @@ def intake_worker(url: str, seconds: float, worker: int, setup: dict, actor_id: 
     with factory() as session:
         system = session.get(StaffUser, actor_id)
         staff = session.get(StaffUser, staff_id)
-    maker = RequestMaker(setup, seed=1000 + worker * 7919 + int(time.time()),
-                         run_tag=f"{run_tag}-w{worker}")
+    maker = RequestMaker(
+        setup, seed=1000 + worker * 7919 + int(time.time()), run_tag=f"{run_tag}-w{worker}"
+    )
     stats = WorkerStats(worker=worker)
 
     def one(record: bool) -> None:
@@ -404,7 +478,8 @@ def intake_worker(url: str, seconds: float, worker: int, setup: dict, actor_id: 
                 if len(stats.error_samples) < 3:
                     kind = "DomainError" if isinstance(exc, DomainError) else "unexpected"
                     stats.error_samples.append(
-                        f"[{kind}] request={request!r}\n{traceback.format_exc()}")
+                        f"[{kind}] request={request!r}\n{traceback.format_exc()}"
+                    )
             return
         finally:
             session.close()
@@ -431,15 +506,18 @@ def intake_worker(url: str, seconds: float, worker: int, setup: dict, actor_id: 
     queue.put(asdict(stats))
 
 
-def run_intake(url: str, seconds: float, processes: int, setup: dict, actor_id: int,
-               staff_id: int) -> dict:
+def run_intake(
+    url: str, seconds: float, processes: int, setup: dict, actor_id: int, staff_id: int
+) -> dict:
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(processes)
     queue = ctx.Queue()
     run_tag = f"{int(time.time())}p{processes}"
     procs = [
-        ctx.Process(target=intake_worker,
-                    args=(url, seconds, w, setup, actor_id, staff_id, barrier, queue, run_tag))
+        ctx.Process(
+            target=intake_worker,
+            args=(url, seconds, w, setup, actor_id, staff_id, barrier, queue, run_tag),
+        )
         for w in range(processes)
     ]
     for p in procs:
@@ -480,8 +558,8 @@ def fmt_ms(v: float) -> str:
 def tables(lookups: dict, intake: list[dict], n_lookups: int) -> str:
     base_p50 = lookups["baseline"]["p50"]
     rows = [
-        "| Measurement (N = {:,}, one session) | p50 ms | p95 ms | p99 ms | max ms | p50 ÷ SELECT 1 |"
-        .format(n_lookups),
+        f"| Measurement (N = {n_lookups:,}, one session) "
+        "| p50 ms | p95 ms | p99 ms | max ms | p50 ÷ SELECT 1 |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     names = {
@@ -518,19 +596,29 @@ def verdicts(lookups: dict, intake: list[dict]) -> list[str]:
     for key, label in (("phone", "lookup by phone"), ("tc", "lookup by TC")):
         p99 = lookups[key]["p99"]
         ok = p99 <= LOOKUP_TARGET_P99_MS
-        out.append(f"{label}: p99 {p99:.3f} ms vs target ≤ {LOOKUP_TARGET_P99_MS} ms — "
-                   f"{'met' if ok else 'NOT met'}")
+        out.append(
+            f"{label}: p99 {p99:.3f} ms vs target ≤ {LOOKUP_TARGET_P99_MS} ms — "
+            f"{'met' if ok else 'NOT met'}"
+        )
     two = next((r for r in intake if r["processes"] == 2), intake[-1] if intake else None)
     if two is not None:
         ok = two["per_s"] >= INTAKE_TARGET_PER_S
-        out.append(f"intake on 2 cores ({two['processes']} processes): {two['per_s']:.0f} "
-                   f"tickets/s vs target ≥ {INTAKE_TARGET_PER_S:.0f} — "
-                   f"{'met' if ok else 'NOT met'}")
+        out.append(
+            f"intake on 2 cores ({two['processes']} processes): {two['per_s']:.0f} "
+            f"tickets/s vs target ≥ {INTAKE_TARGET_PER_S:.0f} — "
+            f"{'met' if ok else 'NOT met'}"
+        )
     return out
 
 
-def section(args: argparse.Namespace, machine: dict, db: dict, lookups: dict,
-            intake: list[dict], started: datetime) -> str:
+def section(
+    args: argparse.Namespace,
+    machine: dict,
+    db: dict,
+    lookups: dict,
+    intake: list[dict],
+    started: datetime,
+) -> str:
     gen = db.get("generation") or {}
     counts = db["counts"]
     lines = [
@@ -576,19 +664,26 @@ def section(args: argparse.Namespace, machine: dict, db: dict, lookups: dict,
         "(grouping runs). Each ticket is one session and one commit; latency includes both.",
         "- Citizen matches over all intake runs: "
         + ", ".join(
-            f"{k} {v:,}" for k, v in sorted(
-                {k: sum(r["matches"].get(k, 0) for r in intake)
-                 for r0 in intake for k in r0["matches"]}.items())
-        ) + ".",
+            f"{k} {v:,}"
+            for k, v in sorted(
+                {
+                    k: sum(r["matches"].get(k, 0) for r in intake)
+                    for r0 in intake
+                    for k in r0["matches"]
+                }.items()
+            )
+        )
+        + ".",
     ]
     if any(r["errors"] for r in intake):
         lines += ["- **Errors occurred during intake**; see the script output for tracebacks."]
-    if gen.get("ticket_contacts_relationship_patched"):
-        lines += [
-            "- `models.Ticket.contacts` did not name its foreign key when this ran "
-            "(`AmbiguousForeignKeysError`); the bench patched it in-process to "
-            "`TicketContact.ticket_id`."
-        ]
+    lines += [
+        f"- Load average (1 min) of the machine: {machine['load_before']:.2f} before the run, "
+        f"{os.getloadavg()[0]:.2f} after it; anything above 0 before the run is other work "
+        "sharing the 2 cores, and tail latencies (p99, max) are sensitive to it."
+    ]
+    if args.note:
+        lines += [f"- {args.note}"]
     lines += [
         "",
         "Commands:",
@@ -620,19 +715,20 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--lookups", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--processes", default="1,2",
-                        help="worker process counts to run, comma separated (default 1,2)")
+    parser.add_argument(
+        "--processes",
+        default="1,2",
+        help="worker process counts to run, comma separated (default 1,2)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--note", default="", help="a free-text note for the docs section")
     args = parser.parse_args()
 
-    patched = patch_ticket_contacts_relationship()
     started = datetime.now(UTC)
     machine = machine_facts()
     db = database_facts(args.url)
-    if db.get("generation") is not None:
-        db["generation"]["ticket_contacts_relationship_patched"] = (
-            patched or db["generation"].get("ticket_contacts_relationship_patched"))
+    machine["load_before"] = os.getloadavg()[0]
     log(f"data set: {db['counts']}, open tickets {db['open_tickets']:,}")
     setup = load_setup(args.url, args.lookups, args.seed)
     if not setup["phones"] or not setup["tcs"] or not setup["pool"]:
@@ -655,8 +751,10 @@ def main() -> None:
     for n in (int(x) for x in args.processes.split(",") if x.strip()):
         log(f"intake: {n} process(es) for {args.seconds:g} s ...")
         result = run_intake(args.url, args.seconds, n, setup, actor_id, staff_id)
-        log(f"  {result['per_s']:.0f} tickets/s, created {result['created']}, attached "
-            f"{result['attached']}, errors {result['errors']}")
+        log(
+            f"  {result['per_s']:.0f} tickets/s, created {result['created']}, attached "
+            f"{result['attached']}, errors {result['errors']}"
+        )
         intake.append(result)
 
     print()

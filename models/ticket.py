@@ -26,7 +26,9 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_dedup", "citizen_id", "ticket_type_id", "status"),
         Index("ix_tickets_status_due", "status", "due_at"),
-        Index("ix_tickets_place", "ticket_type_id", "neighbourhood_id", "status"),
+        # Grouping looks up open tickets of a type by normalised address or by location.
+        Index("ix_tickets_type_place_key", "ticket_type_id", "place_key"),
+        Index("ix_tickets_type_location", "ticket_type_id", "latitude", "longitude"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Citizen, CitizenPhone, Language
@@ -155,12 +155,13 @@ def _update(session: Session, now: datetime, citizen: Citizen, identity: Citizen
         citizen.preferred_language = identity.language
         changed = True
     if identity.phone is not None:
-        phone = session.scalar(
-            select(CitizenPhone).where(
-                CitizenPhone.citizen_id == citizen.id, CitizenPhone.e164 == identity.phone.e164
-            )
+        seen = session.execute(
+            update(CitizenPhone)
+            .where(CitizenPhone.citizen_id == citizen.id, CitizenPhone.e164 == identity.phone.e164)
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
         )
-        if phone is None:
+        if seen.rowcount == 0:  # type: ignore[attr-defined]
             session.add(
                 CitizenPhone(
                     citizen_id=citizen.id,
@@ -172,8 +173,6 @@ def _update(session: Session, now: datetime, citizen: Citizen, identity: Citizen
                 )
             )
             changed = True
-        else:
-            phone.last_seen_at = now
     if changed:
         citizen.updated_at = now
-    session.flush()
+        session.flush()

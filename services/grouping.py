@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models import OPEN_STATUSES, Ticket, TicketGroup
@@ -29,55 +29,40 @@ def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def find_same_place(session: Session, ticket: Ticket) -> Ticket | None:
     """An open ticket of the same type at the same place from a different citizen, if any.
 
-    Same place: both have coordinates within 50 m, or the same neighbourhood (or none) and
-    the same normalised address.
+    Same place: the same neighbourhood (or none) and the same normalised address, or both
+    have coordinates within 50 m. Each criterion is one indexed query.
     """
-    conditions = []
-    if ticket.place_key:
-        conditions.append(
-            and_(
-                Ticket.place_key == ticket.place_key,
-                Ticket.neighbourhood_id.is_(None)
-                if ticket.neighbourhood_id is None
-                else Ticket.neighbourhood_id == ticket.neighbourhood_id,
-            )
-        )
-    if ticket.latitude is not None and ticket.longitude is not None:
-        dlat = SAME_PLACE_METRES / _DEG_LAT_METRES
-        dlon = dlat / max(math.cos(math.radians(ticket.latitude)), 0.01)
-        conditions.append(
-            and_(
-                Ticket.latitude.between(ticket.latitude - dlat, ticket.latitude + dlat),
-                Ticket.longitude.between(ticket.longitude - dlon, ticket.longitude + dlon),
-            )
-        )
-    if not conditions:
-        return None
-    query = (
-        select(Ticket)
-        .where(
-            Ticket.ticket_type_id == ticket.ticket_type_id,
-            Ticket.status.in_(OPEN_STATUSES),
-            Ticket.id != ticket.id,
-            or_(*conditions),
-        )
-        .order_by(Ticket.id)
-        .limit(20)
+    base = select(Ticket).where(
+        Ticket.ticket_type_id == ticket.ticket_type_id,
+        Ticket.status.in_(OPEN_STATUSES),
+        Ticket.id != ticket.id,
     )
     if ticket.citizen_id is not None:
-        query = query.where(
-            or_(Ticket.citizen_id.is_(None), Ticket.citizen_id != ticket.citizen_id)
+        base = base.where(or_(Ticket.citizen_id.is_(None), Ticket.citizen_id != ticket.citizen_id))
+    if ticket.place_key:
+        same_address = base.where(
+            Ticket.place_key == ticket.place_key,
+            Ticket.neighbourhood_id.is_(None)
+            if ticket.neighbourhood_id is None
+            else Ticket.neighbourhood_id == ticket.neighbourhood_id,
         )
-    for other in session.scalars(query):
-        if ticket.place_key and other.place_key == ticket.place_key:
-            return other
+        found = session.scalars(same_address.order_by(Ticket.id).limit(1)).first()
+        if found is not None:
+            return found
+    if ticket.latitude is None or ticket.longitude is None:
+        return None
+    lat, lon = ticket.latitude, ticket.longitude
+    dlat = SAME_PLACE_METRES / _DEG_LAT_METRES
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+    nearby = base.where(
+        Ticket.latitude.between(lat - dlat, lat + dlat),
+        Ticket.longitude.between(lon - dlon, lon + dlon),
+    )
+    for other in session.scalars(nearby.order_by(Ticket.id).limit(50)):
         if (
-            ticket.latitude is not None
-            and ticket.longitude is not None
-            and other.latitude is not None
+            other.latitude is not None
             and other.longitude is not None
-            and _distance_m(ticket.latitude, ticket.longitude, other.latitude, other.longitude)
-            <= SAME_PLACE_METRES
+            and _distance_m(lat, lon, other.latitude, other.longitude) <= SAME_PLACE_METRES
         ):
             return other
     return None

@@ -225,6 +225,7 @@ def _attach(
         now,
         template="ticket_contact_added",
         key=f"ack:contact:{contact.id}",
+        key_is_new=True,
         phone_hint=contact.phone_e164,
         email_hint=contact.email,
     )
@@ -360,6 +361,7 @@ def _create(
         now,
         template=template,
         key=f"ack:ticket:{ticket.id}",
+        key_is_new=True,
         phone_hint=contact.phone_e164,
         email_hint=contact.email,
         extra=extra,

@@ -23,5 +23,14 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
     """Hold a lock on each key until the caller's transaction ends (PostgreSQL only)."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    for lock_id in sorted({_lock_id(k) for k in keys}):
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+    ids = sorted({_lock_id(k) for k in keys})
+    if not ids:
+        return
+    # One round trip; the ordered subquery makes every transaction lock in the same order.
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(id) FROM "
+            "(SELECT unnest(CAST(:ids AS bigint[])) AS id ORDER BY 1) AS ordered"
+        ),
+        {"ids": ids},
+    )

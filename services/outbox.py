@@ -22,15 +22,19 @@ def enqueue(
     language: Language,
     payload: dict[str, Any],
     ticket: Ticket | None = None,
+    key_is_new: bool = False,
 ) -> Notification:
     """Write one notification to the outbox in the caller's transaction.
 
     Guarantees: at most one row per ``key`` (a second call with the same key returns the
     first row unchanged), and nothing leaves the system until the caller commits.
+    ``key_is_new`` skips the look-up for keys that name a row created in this transaction;
+    the unique constraint still guards them.
     """
-    existing = session.scalar(select(Notification).where(Notification.idempotency_key == key))
-    if existing is not None:
-        return existing
+    if not key_is_new:
+        existing = session.scalar(select(Notification).where(Notification.idempotency_key == key))
+        if existing is not None:
+            return existing
     note = Notification(
         idempotency_key=key,
         channel=channel,

@@ -49,16 +49,19 @@ def notify_citizen(
     phone_hint: str | None = None,
     email_hint: str | None = None,
     extra: dict[str, Any] | None = None,
+    key_is_new: bool = False,
 ) -> Notification | None:
     """Queue ``template`` for the citizen of ``ticket``: by SMS to a mobile number when the
     citizen has not refused SMS, else by e-mail, else nowhere (recorded on the timeline).
 
     Guarantees: at most one notification per ``key`` (idempotent), written in the caller's
-    transaction, with the ticket's reference code in the payload.
+    transaction, with the ticket's reference code in the payload. ``key_is_new`` skips the
+    look-up when the key names a row created in this transaction (it cannot exist yet).
     """
-    already = session.scalar(select(Notification).where(Notification.idempotency_key == key))
-    if already is not None:
-        return already
+    if not key_is_new:
+        already = session.scalar(select(Notification).where(Notification.idempotency_key == key))
+        if already is not None:
+            return already
     payload: dict[str, Any] = {"reference_code": ticket.reference_code, **(extra or {})}
     language = ticket.language or Language.TR
     recipient = _sms_recipient(session, ticket, phone_hint)
@@ -88,6 +91,7 @@ def notify_citizen(
         language=language,
         payload=payload,
         ticket=ticket,
+        key_is_new=key_is_new,
     )
     timeline.record(
         session,

@@ -228,7 +228,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_tickets_dedup', ['citizen_id', 'ticket_type_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_department_id'), ['department_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_group_id'), ['group_id'], unique=False)
-        batch_op.create_index('ix_tickets_place', ['ticket_type_id', 'neighbourhood_id', 'status'], unique=False)
+        batch_op.create_index('ix_tickets_type_location', ['ticket_type_id', 'latitude', 'longitude'], unique=False)
+        batch_op.create_index('ix_tickets_type_place_key', ['ticket_type_id', 'place_key'], unique=False)
         batch_op.create_index('ix_tickets_status_due', ['status', 'due_at'], unique=False)
 
     op.create_table('attachments',
@@ -375,7 +376,8 @@ def downgrade() -> None:
     op.drop_table('attachments')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_status_due')
-        batch_op.drop_index('ix_tickets_place')
+        batch_op.drop_index('ix_tickets_type_place_key')
+        batch_op.drop_index('ix_tickets_type_location')
         batch_op.drop_index(batch_op.f('ix_tickets_group_id'))
         batch_op.drop_index(batch_op.f('ix_tickets_department_id'))
         batch_op.drop_index('ix_tickets_dedup')
