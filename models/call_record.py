@@ -49,4 +49,7 @@ class CallRecord(Base):
     # [{"kind": "blind"|"attended"|"switchboard", "from": ..., "to": ..., "at": iso}, ...]
     transfer_chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     recording_path: Mapped[str | None] = mapped_column(String(300))
+    end_cause: Mapped[str | None] = mapped_column(String(60))  # Hangup Cause-txt of the caller leg
+    # Why something expected did not happen (e.g. no callback task: withheld caller ID).
+    note: Mapped[str | None] = mapped_column(String(300))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@
 
 Revision ID: 7ed3c8658ce9
 Revises: 705d7007d499
-Create Date: 2026-11-28 05:21:27.790362
+Create Date: 2026-11-28 05:25:52.684152
 """
 
 from collections.abc import Sequence
@@ -59,6 +59,8 @@ def upgrade() -> None:
     sa.Column('outcome', sa.Enum('in_progress', 'answered', 'abandoned', 'overflow', 'transferred', 'out_of_hours', 'callback_requested', 'voicemail', name='calloutcome', native_enum=False, length=32), nullable=False),
     sa.Column('transfer_chain', sa.JSON(), nullable=False),
     sa.Column('recording_path', sa.String(length=300), nullable=True),
+    sa.Column('end_cause', sa.String(length=60), nullable=True),
+    sa.Column('note', sa.String(length=300), nullable=True),
     sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['staff_users.id'], name=op.f('fk_call_records_agent_id_staff_users')),
     sa.ForeignKeyConstraint(['citizen_id'], ['citizens.id'], name=op.f('fk_call_records_citizen_id_citizens')),

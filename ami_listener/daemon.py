@@ -1,0 +1,170 @@
+"""Wiring of the listener daemon: AMI client -> tracker -> writer -> database / Redis.
+
+``run_listener`` is what ``acikkapi ami-listener run`` calls. The event callback is synchronous
+and cheap (parse, track, enqueue); everything slow happens in the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from acikkapi.db import engine_from_settings, make_session_factory, unit_of_work
+from acikkapi.settings import Settings
+from ami_listener.call_tracker import CallTracker, TrackerConfig
+from ami_listener.client import AmiClient
+from ami_listener.framing import DEFAULT_MAX_FRAME, AmiEvent
+from ami_listener.liveness import Backoff, Watchdog
+from ami_listener.queue_log import QueueLogReader
+from ami_listener.reconcile import reconcile
+from ami_listener.screenpop import ScreenPopPublisher
+from ami_listener.writer import FactWriter
+
+log = logging.getLogger(__name__)
+
+LISTENER_USER = "listener"
+SECRET_FILE = ("secrets", "asterisk.json")
+
+
+class SecretMissing(RuntimeError):
+    pass
+
+
+def listener_secret(settings: Settings, explicit: str | None = None) -> str:
+    """The AMI ``listener`` secret: ``explicit`` (the CLI passes ``ACIKKAPI_AMI_LISTENER_SECRET``)
+    or key ``ami.listener`` of ``<instance>/secrets/asterisk.json`` (nested ``{"ami":
+    {"listener": ...}}`` or flat ``{"ami.listener": ...}``)."""
+    if explicit:
+        return explicit
+    path = settings.instance_dir.joinpath(*SECRET_FILE)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SecretMissing(
+            f"no AMI listener secret: set ACIKKAPI_AMI_LISTENER_SECRET or create {path}"
+        ) from exc
+    value = data.get("ami.listener") if isinstance(data, dict) else None
+    if value is None and isinstance(data, dict) and isinstance(data.get("ami"), dict):
+        value = data["ami"].get("listener")
+    if isinstance(value, dict):  # {"ami": {"listener": {"secret": ...}}}
+        value = value.get("secret")
+    if not isinstance(value, str) or not value:
+        raise SecretMissing(f"{path}: key ami.listener is missing or empty")
+    return value
+
+
+def queue_log_path(settings: Settings) -> Path:
+    return settings.asterisk_root / "var" / "log" / "asterisk" / "queue_log"
+
+
+def queue_log_state_path(settings: Settings) -> Path:
+    return settings.instance_dir / "ami_listener" / "queue_log.offset.json"
+
+
+@dataclass
+class ListenerOptions:
+    username: str = LISTENER_USER
+    max_frame: int = DEFAULT_MAX_FRAME
+    ping_interval: float = 10.0
+    ping_timeout: float = 5.0
+    backoff_cap: float = 30.0
+    action_timeout: float = 5.0
+
+
+class Listener:
+    """The assembled daemon (also handy in tests: feed events with :meth:`on_event`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        secret: str,
+        options: ListenerOptions | None = None,
+        tracker_config: TrackerConfig | None = None,
+    ) -> None:
+        self.settings = settings
+        self.options = options or ListenerOptions()
+        self.tracker_config = tracker_config or TrackerConfig()
+        self.tracker = CallTracker(self.tracker_config)
+        self.engine = engine_from_settings(settings)
+        factory = make_session_factory(self.engine)
+        self.publisher = ScreenPopPublisher(settings.redis_url)
+        self.writer = FactWriter(lambda: unit_of_work(factory), self.publisher)
+        self.queue_log = QueueLogReader(queue_log_path(settings), queue_log_state_path(settings))
+        self.client = AmiClient(
+            settings.ami_host,
+            settings.ami_port,
+            self.options.username,
+            secret,
+            self.on_event,
+            self.on_login,
+            max_frame=self.options.max_frame,
+            action_timeout=self.options.action_timeout,
+            watchdog=Watchdog(self.options.ping_interval, self.options.ping_timeout),
+            backoff=Backoff(cap=self.options.backoff_cap),
+        )
+
+    def on_event(self, event: AmiEvent) -> None:
+        try:
+            facts = self.tracker.feed(event)
+        except Exception:
+            log.exception("tracker failed on %s", event.get("Event"))
+            return
+        for fact in facts:
+            self.writer.submit(fact)
+
+    async def on_login(self, client: AmiClient) -> None:
+        report = await reconcile(
+            client.event_list,
+            self.tracker,
+            self.writer,
+            self.queue_log,
+            self.tracker_config.internal_caller,
+        )
+        log.info("reconciled after login: %s", report)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        writer_task = asyncio.create_task(self.writer.run(stop), name="ami-writer")
+        try:
+            await self.client.run(stop)
+        finally:
+            stop.set()
+            await writer_task
+            await self.publisher.close()
+            self.engine.dispose()
+
+
+async def run_listener(
+    settings: Settings,
+    secret: str,
+    options: ListenerOptions | None = None,
+    install_signals: bool = True,
+) -> None:
+    stop = asyncio.Event()
+    if install_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    listener = Listener(settings, secret, options)
+    log.info(
+        "AMI listener: %s:%d as %s, queue_log %s",
+        settings.ami_host,
+        settings.ami_port,
+        listener.options.username,
+        listener.queue_log.path,
+    )
+    await listener.run(stop)
+
+
+def replay_file(
+    path: Path, settings: Settings, publish: bool = False, echo: Callable[[str], None] = print
+) -> None:
+    """Replay a recorded transcript into the database (``acikkapi ami-listener replay``)."""
+    from ami_listener.replay import replay_into_database
+
+    count = asyncio.run(replay_into_database(path, settings, publish=publish))
+    echo(f"{count} facts applied from {path}")

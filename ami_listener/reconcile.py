@@ -1,0 +1,140 @@
+"""Reconciliation after every (re)login: AMI has no replay (engineering.md §3).
+
+1. ``queue_log`` lines written since the last committed offset -> facts (calls that began and
+   ended while the listener was down get complete records); the offset is stored only after
+   the writer committed those facts (a :class:`~ami_listener.writer.Checkpoint`).
+2. ``CoreShowChannels`` -> every live channel snapshot goes through the tracker (in-progress
+   calls are upserted; a caller leg in ``Queue`` sharing a bridge with another channel is an
+   answered call whose ``AgentConnect`` was missed).
+3. ``QueueStatus`` -> callers still waiting (``QueueEntry``: queue, position, wait).
+4. Open records of calls that are no longer live are closed (``CloseVanished``).
+
+Every list action is bounded by a timeout; a failure is logged and the rest still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ami_listener.call_tracker import CallTracker, interface_of
+from ami_listener.framing import AmiEvent
+from ami_listener.queue_log import QueueLogReader, facts_from_entries
+from ami_listener.writer import Checkpoint, CloseVanished, FactWriter
+from services.call_records import AgentAnswered, QueueJoined
+
+log = logging.getLogger(__name__)
+
+ListAction = Callable[[dict[str, str]], Awaitable[list[AmiEvent]]]
+
+
+@dataclass
+class ReconcileReport:
+    queue_log_facts: int = 0
+    live_channels: int = 0
+    waiting_callers: int = 0
+    missed_answers: int = 0
+    failures: int = 0
+
+
+def _duration(value: str | None) -> timedelta | None:
+    parts = (value or "").split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    return timedelta(hours=int(parts[0]), minutes=int(parts[1]), seconds=int(parts[2]))
+
+
+async def reconcile(
+    list_action: ListAction,
+    tracker: CallTracker,
+    writer: FactWriter,
+    queue_log: QueueLogReader | None,
+    internal_caller: re.Pattern[str],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ReconcileReport:
+    report = ReconcileReport()
+    answered: set[str] = set()
+    if queue_log is not None:
+        try:
+            entries = await asyncio.to_thread(queue_log.read_new)
+            facts = facts_from_entries(entries, internal_caller)
+            for fact in facts:
+                writer.submit(fact)
+                if isinstance(fact, AgentAnswered):
+                    answered.add(fact.call_id)
+            writer.submit(Checkpoint(queue_log.commit))
+            report.queue_log_facts = len(facts)
+        except OSError as exc:
+            report.failures += 1
+            log.warning("queue_log not readable: %s", exc)
+
+    now = clock()
+    channels: list[AmiEvent] = []
+    channels_ok = False
+    try:
+        channels = [
+            e
+            for e in await list_action({"Action": "CoreShowChannels"})
+            if e.get("Event") == "CoreShowChannel"
+        ]
+        channels_ok = True
+    except (TimeoutError, ConnectionError) as exc:
+        report.failures += 1
+        log.warning("CoreShowChannels failed: %s", exc or type(exc).__name__)
+    report.live_channels = len(channels)
+    by_bridge: dict[str, list[AmiEvent]] = defaultdict(list)
+    for event in channels:
+        for fact in tracker.feed(dict(event, Timestamp=str(now.timestamp()))):
+            writer.submit(fact)
+        if bridge := event.get("BridgeId"):
+            by_bridge[bridge].append(event)
+    live: set[str] = set()
+    for event in channels:
+        uid = event.get("Uniqueid", "")
+        call_id = tracker.call_id_for(uid)
+        if call_id is None:
+            continue
+        live.add(call_id)
+        bridge = event.get("BridgeId")
+        if uid != call_id or event.get("Application") != "Queue" or not bridge:
+            continue
+        others = [o for o in by_bridge[bridge] if o.get("Uniqueid") != uid]
+        if not others or call_id in answered:
+            continue
+        agent = others[0]
+        age = _duration(agent.get("Duration")) or timedelta(0)
+        interface = interface_of(agent.get("Channel")) or ""
+        for fact in tracker.synthetic_answer(call_id, interface, now - age):
+            writer.submit(fact)
+            report.missed_answers += 1
+
+    try:
+        for entry in await list_action({"Action": "QueueStatus"}):
+            if entry.get("Event") != "QueueEntry":
+                continue
+            call_id = tracker.call_id_for(entry.get("Uniqueid", ""))
+            wait = entry.get("Wait", "")
+            if call_id is None or not wait.isdigit():
+                continue
+            position = entry.get("Position", "")
+            writer.submit(
+                QueueJoined(
+                    call_id,
+                    now - timedelta(seconds=int(wait)),
+                    entry.get("Queue", ""),
+                    int(position) if position.isdigit() else None,
+                )
+            )
+            report.waiting_callers += 1
+    except (TimeoutError, ConnectionError) as exc:
+        report.failures += 1
+        log.warning("QueueStatus failed: %s", exc or type(exc).__name__)
+
+    if channels_ok:
+        writer.submit(CloseVanished(frozenset(live), now))
+    return report

@@ -1,0 +1,148 @@
+"""Writer + Redis screen pops against the real Redis on 127.0.0.1:6379, and with Redis down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from acikkapi.settings import REPO_ROOT
+from ami_listener.replay import facts_from_transcript
+from ami_listener.screenpop import CHANNEL_PREFIX, STREAM, ScreenPopPublisher
+from ami_listener.writer import FactWriter
+from models import CallOutcome, CallRecord
+
+TRANSCRIPTS = Path(__file__).parent / "transcripts"
+TEST_REDIS = "redis://127.0.0.1:6379/15"  # a database of its own; pub/sub is server-wide
+CALL_ID = "1795503000.101"
+
+
+def _ping() -> bool:
+    try:
+        return bool(redis.Redis.from_url(TEST_REDIS, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def redis_up() -> None:
+    if _ping():
+        return
+    subprocess.run(
+        ["bash", "-c", f'source "{REPO_ROOT}/scripts/lib.sh" && ak_redis_up'],
+        check=False,
+        timeout=90,
+    )
+    if not _ping():
+        pytest.skip("Redis on 127.0.0.1:6379 is not running and scripts/lib.sh ak_redis_up failed")
+
+
+def writer_for(session: Session, publisher: ScreenPopPublisher | None, now: datetime) -> FactWriter:
+    @contextmanager
+    def transaction() -> Iterator[Session]:
+        with session.begin_nested():  # the test's outer transaction is rolled back later
+            yield session
+
+    async def inline(fn: Callable[[], Any]) -> Any:
+        # SQLite connections belong to the test thread; production uses asyncio.to_thread.
+        return fn()
+
+    return FactWriter(
+        transaction, publisher, clock=lambda: now, offload=inline, flush_interval=0.05
+    )
+
+
+def _record(session: Session) -> CallRecord:
+    record = session.scalar(select(CallRecord).where(CallRecord.call_id == CALL_ID))
+    assert record is not None
+    return record
+
+
+def test_screen_pop_published_to_agent_channel_and_stream(
+    redis_up: None, session: Session, now: datetime
+) -> None:
+    client = redis.Redis.from_url(TEST_REDIS, decode_responses=True)
+    facts = facts_from_transcript(TRANSCRIPTS / "answered_queue_call.txt")
+
+    async def go() -> tuple[list[dict[str, Any]], ScreenPopPublisher]:
+        publisher = ScreenPopPublisher(TEST_REDIS)
+        writer = writer_for(session, publisher, now)
+        pubsub = client.pubsub()
+        pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
+        pubsub.get_message(timeout=1)  # subscription confirmation
+        stop = asyncio.Event()
+        task = asyncio.create_task(writer.run(stop))
+        for fact in facts:
+            writer.submit(fact)
+        await writer.drain()
+        stop.set()
+        await task
+        received = []
+        for _ in range(20):
+            message = pubsub.get_message(timeout=0.2)
+            if message and message["type"] == "pmessage":
+                received.append({"channel": message["channel"], **json.loads(message["data"])})
+                if received[-1]["call_id"] == CALL_ID:
+                    break
+        pubsub.close()
+        await publisher.close()
+        return received, publisher
+
+    received, publisher = asyncio.run(go())
+    record = _record(session)
+    mine = [m for m in received if m["call_id"] == CALL_ID]
+    assert len(mine) == 1
+    pop = mine[0]
+    assert pop["channel"] == f"{CHANNEL_PREFIX}{record.agent_id}"
+    assert pop["type"] == "screen_pop"
+    assert pop["agent_id"] == record.agent_id and pop["agent_interface"] == "PJSIP/1001"
+    assert pop["caller_e164"] == "+905321234567" and pop["caller_raw"] == "05321234567"
+    assert pop["ticket_id"] == record.ticket_id and pop["citizen_id"] == record.citizen_id
+    assert pop["reference_code"] and pop["at"].startswith("2026-11-24T06:50:32")
+    entries = client.xrevrange(STREAM, count=50)
+    assert any(json.loads(fields["data"])["call_id"] == CALL_ID for _, fields in entries)
+    assert publisher.stats.published == 1 and publisher.pending == 0
+
+
+def test_redis_down_does_not_stop_processing(session: Session, now: datetime) -> None:
+    facts = facts_from_transcript(TRANSCRIPTS / "answered_queue_call.txt")
+
+    async def go() -> ScreenPopPublisher:
+        publisher = ScreenPopPublisher("redis://127.0.0.1:1/0", timeout=0.2)  # nothing listens
+        writer = writer_for(session, publisher, now)
+        await writer.apply_now(list(facts))
+        assert publisher.stats.failures >= 1 and publisher.pending == 1
+        return publisher
+
+    asyncio.run(go())
+    record = _record(session)
+    assert record.outcome == CallOutcome.ANSWERED and record.ticket_id is not None
+    assert record.ended_at is not None  # every fact after the failed publish was applied
+
+
+def test_backlog_is_retried_when_redis_returns(
+    redis_up: None, session: Session, now: datetime
+) -> None:
+    facts = facts_from_transcript(TRANSCRIPTS / "english_queue_call.txt")
+
+    async def go() -> ScreenPopPublisher:
+        publisher = ScreenPopPublisher("redis://127.0.0.1:1/0", timeout=0.2)
+        await writer_for(session, publisher, now).apply_now(list(facts))
+        assert publisher.pending == 1
+        publisher.url = TEST_REDIS  # Redis is back
+        assert await publisher.flush()
+        await publisher.close()
+        return publisher
+
+    publisher = asyncio.run(go())
+    assert publisher.pending == 0 and publisher.stats.published == 1
