@@ -400,3 +400,30 @@ ak_redis_up() {
     done
     ak_die "Redis did not answer within 30 s; see $AK_REDIS_DIR/redis.log"
 }
+
+# --- Asterisk ------------------------------------------------------------------
+
+# ak_asterisk_up [start|nostart] — provision Asterisk (a system Asterisk >= 20, or a
+# private Debian sid root built once with debootstrap at ACIKKAPI_ASTERISK_ROOT, default
+# /var/cache/acikkapi/asterisk-sid, cached across runs), install the prompts, render the
+# configuration from asterisk-conf/ and dialplan/ into the instance folder, and, with
+# "start" (the default), start it or reload a running one. Needs the venv (ak_venv) and
+# root for the first build. Every listener is bound to 127.0.0.1.
+ak_asterisk_up() {
+    local mode="${1:-start}"
+    ak_venv_activate
+    ak_log "acikkapi asterisk install"
+    acikkapi asterisk install
+    ak_log "acikkapi asterisk render"
+    acikkapi asterisk render
+    if [ "$mode" != start ]; then
+        return 0
+    fi
+    if acikkapi asterisk status >/dev/null 2>&1; then
+        ak_log "Asterisk already running; reloading the configuration"
+        acikkapi asterisk reload >/dev/null
+    else
+        ak_log "acikkapi asterisk start"
+        acikkapi asterisk start
+    fi
+}

@@ -14,6 +14,11 @@ CALLER_LANGUAGE = "AK_LANG"  # "tr" / "en" chosen in the IVR
 DIALLED_NUMBER = "AK_DIALLED"  # the number the caller dialled (444 80 07, switchboard...)
 RECORDING_PATH = "AK_RECORDING"  # MixMonitor file, relative to the monitor spool
 SWITCHBOARD_NOTE = "AK_OPERATOR_NOTE"  # note typed by the switchboard operator
+MESSAGE_PATH = "AK_MESSAGE"  # voice message left by the caller, relative to the spool dir
+OUTBOUND_TASK_ID = "AK_TASK_ID"  # callback/survey task id, set by the dialer's Originate
+TICKET_ID = "AK_TICKET_ID"  # ticket a survey call is about, set by the dialer's Originate
+CITIZEN_ID_OUT = "AK_OUT_CITIZEN_ID"  # citizen an outbound call is for, set by the dialer
+NOBODY_REASON = "AK_NOBODY_REASON"  # why nobody answered: out_of_hours / ivr_request
 
 # Set by the FastAGI caller_lookup route:
 CITIZEN_ID = "AK_CITIZEN_ID"  # empty when unknown
@@ -40,6 +45,9 @@ AMI_CHANNELVARS = (
     RECORDING_PATH,
     CITIZEN_ID,
     CALLER_E164,
+    MESSAGE_PATH,
+    OUTBOUND_TASK_ID,
+    QUEUE_STATUS,
 )
 
 ALL = tuple(
