@@ -108,7 +108,10 @@ def _load_data(ctx: click.Context, *, with_demo: bool) -> None:
         holidays = load_holidays(session)
         counts = load_catalogue(session, now)
         if with_demo:
+            from services.surveys import ensure_default_questions
+
             counts.update(load_demo(session, now))
+            counts["survey_questions"] = ensure_default_questions(session)
     click.echo(f"holidays={holidays} " + " ".join(f"{k}={v}" for k, v in counts.items()))
 
 

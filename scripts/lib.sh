@@ -427,3 +427,49 @@ ak_asterisk_up() {
         acikkapi asterisk start
     fi
 }
+
+# --- application processes -------------------------------------------------------
+
+AK_RUN_DIR="$AK_ROOT/instance/run"
+AK_LOG_DIR="$AK_ROOT/instance/logs"
+
+# ak_process_running NAME — true when instance/run/NAME.pid names a live process.
+ak_process_running() {
+    local pidfile="$AK_RUN_DIR/$1.pid"
+    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# ak_process_start NAME CMD... — start CMD in the background (new session), logging to
+# instance/logs/NAME.log, unless it already runs. Idempotent.
+ak_process_start() {
+    local name="$1"
+    shift
+    mkdir -p "$AK_RUN_DIR" "$AK_LOG_DIR"
+    if ak_process_running "$name"; then
+        ak_log "$name already running (pid $(cat "$AK_RUN_DIR/$name.pid"))"
+        return 0
+    fi
+    setsid "$@" >>"$AK_LOG_DIR/$name.log" 2>&1 < /dev/null &
+    echo $! >"$AK_RUN_DIR/$name.pid"
+    sleep 1
+    if ! ak_process_running "$name"; then
+        tail -n 20 "$AK_LOG_DIR/$name.log" >&2 || true
+        ak_die "$name did not start; see $AK_LOG_DIR/$name.log"
+    fi
+    ak_log "$name started (pid $(cat "$AK_RUN_DIR/$name.pid"), log instance/logs/$name.log)"
+}
+
+# ak_process_stop NAME — SIGTERM, then SIGKILL after 10 s.
+ak_process_stop() {
+    local name="$1" pid
+    ak_process_running "$name" || { rm -f "$AK_RUN_DIR/$name.pid"; return 0; }
+    pid=$(cat "$AK_RUN_DIR/$name.pid")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$AK_RUN_DIR/$name.pid"
+    ak_log "$name stopped"
+}
