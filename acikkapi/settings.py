@@ -42,6 +42,10 @@ class Settings:
     sip_host: str
     sip_port: int
     service_hours: str  # "24/7" or "HH:MM-HH:MM" staffed hours (e.g. "09:00-24:00")
+    # PBX overrides read by telephony.secrets / telephony.render: ACIKKAPI_AMI_SECRET_<USER>,
+    # ACIKKAPI_SIP_SECRET_<ENDPOINT>, ACIKKAPI_SIP_TRUNK_*, ACIKKAPI_SIP_QUALIFY_FREQUENCY,
+    # ACIKKAPI_QUEUE_WRAPUP, ACIKKAPI_QUEUE_WAIT, ACIKKAPI_QUEUE_WAIT_EN.
+    telephony_overrides: Mapping[str, str]
 
     @property
     def is_sqlite(self) -> bool:
@@ -100,7 +104,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sip_host=env.get("ACIKKAPI_SIP_HOST", "127.0.0.1"),
         sip_port=_port(env.get("ACIKKAPI_SIP_PORT", "5060"), "ACIKKAPI_SIP_PORT"),
         service_hours=_service_hours(env.get("ACIKKAPI_SERVICE_HOURS", "24/7")),
+        telephony_overrides={
+            k: v for k, v in env.items() if k.startswith(_TELEPHONY_OVERRIDE_PREFIXES)
+        },
     )
+
+
+_TELEPHONY_OVERRIDE_PREFIXES = (
+    "ACIKKAPI_AMI_SECRET_",
+    "ACIKKAPI_SIP_SECRET_",
+    "ACIKKAPI_SIP_TRUNK_",
+    "ACIKKAPI_SIP_QUALIFY_FREQUENCY",
+    "ACIKKAPI_QUEUE_",
+)
 
 
 def _port(value: str, name: str) -> int:

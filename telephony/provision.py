@@ -80,7 +80,9 @@ def render(
     ``<root>/usr/share/acikkapi/asterisk-etc.dist``); files are readable by group asterisk
     only. Does not reload a running Asterisk.
     """
-    opts = options or RenderOptions.from_environ(environ)
+    opts = options or RenderOptions.from_environ(
+        settings.telephony_overrides if environ is None else environ
+    )
     layout = asterisk.detect_layout(settings)
     inventory = load_inventory(settings)
     endpoints = [p.extension for p in inventory.phones] + [TRUNK_ENDPOINT]

@@ -58,10 +58,11 @@ class RenderOptions:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RenderOptions:
-        """Defaults, overridden by ``ACIKKAPI_SIP_TRUNK_MATCH``, ``ACIKKAPI_SIP_TRUNK_CONTACT``,
+        """Defaults, overridden (from ``Settings.telephony_overrides``) by
+        ``ACIKKAPI_SIP_TRUNK_MATCH``, ``ACIKKAPI_SIP_TRUNK_CONTACT``,
         ``ACIKKAPI_SIP_QUALIFY_FREQUENCY``, ``ACIKKAPI_QUEUE_WRAPUP``,
         ``ACIKKAPI_QUEUE_WAIT`` and ``ACIKKAPI_QUEUE_WAIT_EN`` when set."""
-        env = os.environ if environ is None else environ
+        env = {} if environ is None else environ
         d = cls()
         return cls(
             trunk_match=env.get("ACIKKAPI_SIP_TRUNK_MATCH", d.trunk_match),

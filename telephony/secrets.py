@@ -58,7 +58,7 @@ def ensure_secrets(
     Missing passwords are generated and persisted (0600) before returning; existing ones
     are never changed. Environment overrides win but are not written to the file.
     """
-    env = os.environ if environ is None else environ
+    env = settings.telephony_overrides if environ is None else environ
     path = secrets_path(settings)
     stored: dict[str, dict[str, str]] = {"ami": {}, "sip": {}}
     if path.exists():
