@@ -7,7 +7,6 @@ and cheap (parse, track, enqueue); everything slow happens in the writer.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from collections.abc import Callable
@@ -24,11 +23,11 @@ from ami_listener.queue_log import QueueLogReader
 from ami_listener.reconcile import reconcile
 from ami_listener.screenpop import ScreenPopPublisher
 from ami_listener.writer import FactWriter
+from telephony.secrets import load_secrets
 
 log = logging.getLogger(__name__)
 
 LISTENER_USER = "listener"
-SECRET_FILE = ("secrets", "asterisk.json")
 
 
 class SecretMissing(RuntimeError):
@@ -37,25 +36,16 @@ class SecretMissing(RuntimeError):
 
 def listener_secret(settings: Settings, explicit: str | None = None) -> str:
     """The AMI ``listener`` secret: ``explicit`` (the CLI passes ``ACIKKAPI_AMI_LISTENER_SECRET``)
-    or key ``ami.listener`` of ``<instance>/secrets/asterisk.json`` (nested ``{"ami":
-    {"listener": ...}}`` or flat ``{"ami.listener": ...}``)."""
+    or the one the PBX was rendered with (:func:`telephony.secrets.load_secrets`)."""
     if explicit:
         return explicit
-    path = settings.instance_dir.joinpath(*SECRET_FILE)
     try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
+        return load_secrets(settings).ami_password(LISTENER_USER)
+    except (OSError, ValueError, KeyError) as exc:
         raise SecretMissing(
-            f"no AMI listener secret: set ACIKKAPI_AMI_LISTENER_SECRET or create {path}"
+            f"no AMI listener secret: set ACIKKAPI_AMI_LISTENER_SECRET or run "
+            f"`acikkapi asterisk render` ({exc})"
         ) from exc
-    value = data.get("ami.listener") if isinstance(data, dict) else None
-    if value is None and isinstance(data, dict) and isinstance(data.get("ami"), dict):
-        value = data["ami"].get("listener")
-    if isinstance(value, dict):  # {"ami": {"listener": {"secret": ...}}}
-        value = value.get("secret")
-    if not isinstance(value, str) or not value:
-        raise SecretMissing(f"{path}: key ami.listener is missing or empty")
-    return value
 
 
 def queue_log_path(settings: Settings) -> Path:
