@@ -26,7 +26,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ami_listener.screenpop import ScreenPopPublisher
-from services.call_records import CallFact, ScreenPop, apply_fact, close_vanished_calls
+from services.call_records import (
+    CallFact,
+    ScreenPop,
+    apply_fact,
+    close_vanished_calls,
+    preload_records,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +163,7 @@ class FactWriter:
         checkpoints: list[Checkpoint] = []
         now = self.clock()
         with self.transaction() as session:
+            preload_records(session, [i.call_id for i in batch if isinstance(i, CallFact)])
             for item in batch:
                 if isinstance(item, Checkpoint):
                     checkpoints.append(item)

@@ -27,6 +27,7 @@ Guarantees of :func:`apply_fact` (all within the caller's transaction; nothing i
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -288,8 +289,36 @@ def get_record(session: Session, call_id: str) -> CallRecord | None:
     return session.scalar(select(CallRecord).where(CallRecord.call_id == call_id))
 
 
+_RECORDS = "acikkapi.call_records"
+
+
+def _records(session: Session) -> dict[str, CallRecord | None]:
+    """Records this session already knows by call id (None: known not to exist yet)."""
+    cache: dict[str, CallRecord | None] = session.info.setdefault(_RECORDS, {})
+    return cache
+
+
+def preload_records(session: Session, call_ids: Iterable[str]) -> None:
+    """Load the records of ``call_ids`` in one query, so applying a batch of facts costs no
+    per-fact look-up (the writer calls this at the start of each batch)."""
+    cache = _records(session)
+    missing = {c for c in call_ids if c not in cache}
+    if not missing:
+        return
+    with session.no_autoflush:
+        for record in session.scalars(select(CallRecord).where(CallRecord.call_id.in_(missing))):
+            cache[record.call_id] = record
+    for call_id in missing:
+        cache.setdefault(call_id, None)
+
+
 def _record(session: Session, call_id: str, at: datetime) -> CallRecord:
-    record = get_record(session, call_id)
+    cache = _records(session)
+    if call_id in cache:
+        record = cache[call_id]
+    else:
+        with session.no_autoflush:
+            record = get_record(session, call_id)
     if record is None:
         record = CallRecord(
             call_id=call_id,
@@ -299,8 +328,8 @@ def _record(session: Session, call_id: str, at: datetime) -> CallRecord:
             transfer_chain=[],
             updated_at=at,
         )
-        session.add(record)
-        session.flush()
+        session.add(record)  # flushed with the batch; the cache keeps call ids unique
+    cache[call_id] = record
     record.started_at = _min(record.started_at, at)
     record.updated_at = _max(record.updated_at, at)
     return record
