@@ -7,13 +7,16 @@ replayed event never queues the same message twice.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, enum_type
 from models.enums import Language, NotificationChannel, OutboxStatus
+
+if TYPE_CHECKING:
+    from models.ticket import Ticket
 
 
 class Notification(Base):
@@ -28,6 +31,8 @@ class Notification(Base):
     language: Mapped[Language] = mapped_column(enum_type(Language))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # Declared so the unit of work writes the ticket row first (one flush per intake).
+    ticket: Mapped[Ticket | None] = relationship()
     status: Mapped[OutboxStatus] = mapped_column(enum_type(OutboxStatus))
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

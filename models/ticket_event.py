@@ -6,13 +6,16 @@ Rows are never updated or deleted: the ORM refuses it (see ``_refuse_change``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text, event
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, enum_type
 from models.enums import TicketStatus, TimelineAction
+
+if TYPE_CHECKING:
+    from models.ticket import Ticket
 
 
 class TicketEvent(Base):
@@ -20,6 +23,8 @@ class TicketEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # Declared so the unit of work writes the ticket row first (one flush per intake).
+    ticket: Mapped[Ticket] = relationship()
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
     action: Mapped[TimelineAction] = mapped_column(enum_type(TimelineAction))

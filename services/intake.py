@@ -33,6 +33,7 @@ from services.intake_request import IntakeRequest, ValidIntake, validate
 from services.locks import lock_keys
 from services.routing import route_for
 from services.sla import deadlines_for
+from services.ticket_ids import allocate_ticket_id
 from services.ticket_notifications import notify_citizen
 
 
@@ -139,6 +140,8 @@ def _new_contact(
     valid: ValidIntake,
     resolution: CitizenResolution,
     ticket: Ticket,
+    *,
+    flush: bool = True,
 ) -> TicketContact:
     phone = valid.identity.phone
     contact = TicketContact(
@@ -159,7 +162,8 @@ def _new_contact(
         place_of_application=valid.place_of_application,
     )
     session.add(contact)
-    session.flush()
+    if flush:  # the caller needs contact.id
+        session.flush()
     return contact
 
 
@@ -277,10 +281,14 @@ def _create(
         resolved_at_first_contact=valid.resolved_at_first_contact,
         updated_at=now,
     )
+    # Looked up before the new row is added, so the query does not flush it on its own.
+    other = find_same_place(session, ticket)
+    ticket.id = allocate_ticket_id(session)  # type: ignore[assignment]
     session.add(ticket)
-    session.flush()
+    if ticket.id is None:
+        session.flush()
     ticket.reference_code = reference_code.encode(ticket.id)
-    contact = _new_contact(session, actor, valid, resolution, ticket)
+    contact = _new_contact(session, actor, valid, resolution, ticket, flush=False)
     timeline.record(
         session,
         ticket,
@@ -331,7 +339,6 @@ def _create(
         )
     matches = _record_possible_matches(session, actor, now, valid, resolution, ticket)
     grouped_with = None
-    other = find_same_place(session, ticket)
     if other is not None:
         group = group_with(session, now, ticket, other)
         grouped_with = other.id
@@ -366,6 +373,7 @@ def _create(
         email_hint=contact.email,
         extra=extra,
     )
+    session.flush()  # every row of the new ticket in one go; callers get a persistent ticket
     return IntakeResult(
         ticket=ticket,
         contact=contact,
