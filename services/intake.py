@@ -178,7 +178,21 @@ def _record_possible_matches(
     if not resolution.candidates or valid.identity.phone is None:
         return []
     ids = []
+    citizen_id = resolution.citizen.id if resolution.citizen else None
+    known = set(
+        session.scalars(
+            select(PossibleCitizenMatch.candidate_id).where(
+                PossibleCitizenMatch.phone_e164 == valid.identity.phone.e164,
+                PossibleCitizenMatch.citizen_id.is_(None)
+                if citizen_id is None
+                else PossibleCitizenMatch.citizen_id == citizen_id,
+            )
+        )
+    )
     for candidate in resolution.candidates:
+        ids.append(candidate.id)
+        if candidate.id in known:  # recorded once per pair and phone, never twice
+            continue
         session.add(
             PossibleCitizenMatch(
                 citizen_id=resolution.citizen.id if resolution.citizen else None,
@@ -188,7 +202,6 @@ def _record_possible_matches(
                 found_at=now,
             )
         )
-        ids.append(candidate.id)
     timeline.record(
         session,
         ticket,

@@ -369,3 +369,23 @@ def test_withheld_caller_id_still_opens_a_phone_ticket(
     assert result.created and result.ticket.citizen_id is None
     assert result.citizen_match == "none" and result.acknowledgement is None
     assert result.ticket.reference_code is not None
+
+
+def test_possible_match_is_recorded_once_per_pair(
+    session: Session, agent: StaffUser, now: datetime
+) -> None:
+    phone_only = open_ticket(session, agent, now, request(Channel.PHONE, phone=mobile(30)))
+    for code in ("gurultu", "cevre_temizligi"):
+        result = open_ticket(
+            session,
+            agent,
+            now,
+            request(tc_number=valid_tc(30), phone=mobile(30), ticket_type_code=code),
+        )
+        assert result.possible_matches == [phone_only.ticket.citizen_id]
+    rows = session.scalar(
+        select(func.count())
+        .select_from(PossibleCitizenMatch)
+        .where(PossibleCitizenMatch.candidate_id == phone_only.ticket.citizen_id)
+    )
+    assert rows == 1
