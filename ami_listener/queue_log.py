@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,15 +139,24 @@ class QueueLogReader:
 
 
 def facts_from_entries(
-    entries: Iterable[QueueLogEntry], internal_caller: re.Pattern[str]
+    entries: Iterable[QueueLogEntry],
+    internal_caller: re.Pattern[str],
+    member_interfaces: Mapping[str, str] | None = None,
 ) -> list[CallFact]:
-    """Translate queue_log entries into call facts (calls from internal callers are skipped)."""
+    """Translate queue_log entries into call facts (calls from internal callers are skipped).
+
+    The agent column holds the queue member's *name* on Asterisk 22 (call events ignore
+    ``log_membername_as_agent``); ``member_interfaces`` (from ``QueueStatus``) maps it back to
+    the interface (``PJSIP/1005``). Unknown names are kept as they are.
+    """
+    names = member_interfaces or {}
     facts: list[CallFact] = []
     internal: set[str] = set()
     for e in entries:
         if not e.call_id or e.call_id == "NONE" or e.call_id in internal:
             continue
         agent = e.agent if e.agent and e.agent != "NONE" else None
+        agent = names.get(agent, agent) if agent else None
         if e.event == "ENTERQUEUE":
             caller = e.field(2) or None
             if caller and internal_caller.match(caller):

@@ -1,5 +1,6 @@
 """Reconciliation after every (re)login: AMI has no replay (engineering.md §3).
 
+0. ``QueueStatus`` (members: name -> interface for queue_log; waiting callers for step 3).
 1. ``queue_log`` lines written since the last committed offset -> facts (calls that began and
    ended while the listener was down get complete records); the offset is stored only after
    the writer committed those facts (a :class:`~ami_listener.writer.Checkpoint`).
@@ -42,6 +43,19 @@ class ReconcileReport:
     failures: int = 0
 
 
+def member_interfaces(status: list[AmiEvent]) -> dict[str, str]:
+    """Member name -> interface from ``QueueMember`` events (names used twice are left out)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for event in status:
+        if event.get("Event") != "QueueMember":
+            continue
+        name = (event.get("Name") or "").strip()
+        interface = (event.get("Location") or event.get("StateInterface") or "").strip()
+        if name and interface and name != interface:
+            found[name].add(interface)
+    return {name: next(iter(ifaces)) for name, ifaces in found.items() if len(ifaces) == 1}
+
+
 def _duration(value: str | None) -> timedelta | None:
     parts = (value or "").split(":")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
@@ -59,10 +73,21 @@ async def reconcile(
 ) -> ReconcileReport:
     report = ReconcileReport()
     answered: set[str] = set()
+    # QueueStatus first: Asterisk 22 writes the member *name* (e.g. "Nihan Kurt") in the agent
+    # column of queue_log call events whatever log_membername_as_agent says; its QueueMember
+    # events map names back to interfaces (PJSIP/1005), which tie answers to staff users.
+    status: list[AmiEvent] = []
+    status_ok = False
+    try:
+        status = await list_action({"Action": "QueueStatus"})
+        status_ok = True
+    except (TimeoutError, ConnectionError) as exc:
+        report.failures += 1
+        log.warning("QueueStatus failed: %s", exc or type(exc).__name__)
     if queue_log is not None:
         try:
             entries = await asyncio.to_thread(queue_log.read_new)
-            facts = facts_from_entries(entries, internal_caller)
+            facts = facts_from_entries(entries, internal_caller, member_interfaces(status))
             for fact in facts:
                 writer.submit(fact)
                 if isinstance(fact, AgentAnswered):
@@ -113,27 +138,23 @@ async def reconcile(
             writer.submit(fact)
             report.missed_answers += 1
 
-    try:
-        for entry in await list_action({"Action": "QueueStatus"}):
-            if entry.get("Event") != "QueueEntry":
-                continue
-            call_id = tracker.call_id_for(entry.get("Uniqueid", ""))
-            wait = entry.get("Wait", "")
-            if call_id is None or not wait.isdigit():
-                continue
-            position = entry.get("Position", "")
-            writer.submit(
-                QueueJoined(
-                    call_id,
-                    now - timedelta(seconds=int(wait)),
-                    entry.get("Queue", ""),
-                    int(position) if position.isdigit() else None,
-                )
+    for entry in status if status_ok else []:
+        if entry.get("Event") != "QueueEntry":
+            continue
+        call_id = tracker.call_id_for(entry.get("Uniqueid", ""))
+        wait = entry.get("Wait", "")
+        if call_id is None or not wait.isdigit():
+            continue
+        position = entry.get("Position", "")
+        writer.submit(
+            QueueJoined(
+                call_id,
+                now - timedelta(seconds=int(wait)),
+                entry.get("Queue", ""),
+                int(position) if position.isdigit() else None,
             )
-            report.waiting_callers += 1
-    except (TimeoutError, ConnectionError) as exc:
-        report.failures += 1
-        log.warning("QueueStatus failed: %s", exc or type(exc).__name__)
+        )
+        report.waiting_callers += 1
 
     if channels_ok:
         writer.submit(CloseVanished(frozenset(live), now))

@@ -243,3 +243,27 @@ def test_queue_status_in_snapshot_is_an_overflow_once() -> None:
     first = tracker.feed(ev("Newexten", 60, **leg))
     again = tracker.feed(ev("Newexten", 61, **leg))
     assert [type(f).__name__ for f in first] == ["QueueExited"] and again == []
+
+
+def test_queue_log_member_names_map_to_interfaces() -> None:
+    """Asterisk 22 logs the member name in queue_log call events; QueueStatus maps it back."""
+    from ami_listener.queue_log import facts_from_entries, parse_line
+    from ami_listener.reconcile import member_interfaces
+
+    status = [
+        {"Event": "QueueMember", "Name": "Nihan Kurt", "Location": "PJSIP/1005"},
+        {"Event": "QueueMember", "Name": "Ali Kaya", "Location": "PJSIP/1003"},
+        {"Event": "QueueMember", "Name": "Ali Kaya", "Location": "PJSIP/1007"},  # ambiguous
+    ]
+    names = member_interfaces(status)
+    assert names == {"Nihan Kurt": "PJSIP/1005"}
+    lines = [
+        "1795846108|1.14|cagri-merkezi|NONE|ENTERQUEUE||05336983060|1",
+        "1795846108|1.14|cagri-merkezi|Nihan Kurt|CONNECT|0|1.15|0",
+        "1795846110|1.14|cagri-merkezi|Ali Kaya|COMPLETEAGENT|0|2|1",
+    ]
+    entries = [e for e in (parse_line(line) for line in lines) if e is not None]
+    answers = [
+        f for f in facts_from_entries(entries, INTERNAL, names) if isinstance(f, AgentAnswered)
+    ]
+    assert [a.agent_interface for a in answers] == ["PJSIP/1005"]

@@ -38,6 +38,11 @@ def at(seconds: int) -> datetime:
     return datetime.fromtimestamp(T0.timestamp() + seconds, UTC)
 
 
+def real(hour: int, minute: int, second: int, micro: int) -> datetime:
+    """A moment of the recorded real calls (2026-11-28, UTC)."""
+    return datetime(2026, 11, 28, hour, minute, second, micro, tzinfo=UTC)
+
+
 EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
     "answered_queue_call.txt": {
         "1795503000.101": {
@@ -150,6 +155,75 @@ EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
             "talk_seconds": 70,
             "outcome": CallOutcome.ANSWERED,
             "ticket_channel": Channel.PHONE,
+        }
+    },
+    # Recorded from Asterisk 22.10 by tests/telephony/test_call_flows.py (listener AMI user,
+    # ACIKKAPI_RECORD_TRANSCRIPTS=1): raw streams, nothing stripped.
+    "real_answered_call.txt": {
+        "1795846401.0": {
+            "caller_raw": "05302650201",
+            "caller_e164": "+905302650201",
+            "dialled_number": "4448007",
+            "language": Language.TR,
+            "via_switchboard": False,
+            "queue": "cagri-merkezi",
+            "agent_interface": "PJSIP/1001",
+            "agent_extension": "1001",
+            "started_at": real(6, 13, 21, 732903),
+            "entered_at": real(6, 13, 48, 485688),
+            "answered_at": real(6, 13, 48, 799940),
+            "ended_at": real(6, 13, 51, 811434),
+            "wait_seconds": 0,
+            "talk_seconds": 3,
+            "outcome": CallOutcome.ANSWERED,
+            "transfer_chain": [],
+            "recording_path": "1795846401.0.wav",
+            "ticket_channel": Channel.PHONE,
+        }
+    },
+    "real_abandoned_call.txt": {
+        "1795846529.12": {
+            "caller_raw": "05326517720",
+            "caller_e164": "+905326517720",
+            "dialled_number": "4448007",
+            "queue": "cagri-merkezi",
+            "agent_interface": None,
+            "entered_at": real(6, 15, 56, 124540),
+            "answered_at": None,
+            "ended_at": real(6, 16, 1, 974214),
+            "wait_seconds": 5,
+            "talk_seconds": None,
+            "outcome": CallOutcome.ABANDONED,
+            "recording_path": "1795846529.12.wav",
+            "ticket_channel": None,
+            "callback": "+905326517720",
+        }
+    },
+    "real_blind_transfer.txt": {
+        "1795846462.4": {
+            "caller_raw": "05427368036",
+            "caller_e164": "+905427368036",
+            "dialled_number": "2160000",
+            "via_switchboard": True,
+            "queue": "cagri-merkezi",
+            "agent_interface": "PJSIP/1002",
+            "agent_extension": "1002",
+            "entered_at": real(6, 14, 44, 966129),
+            "answered_at": real(6, 14, 45, 277868),
+            "ended_at": real(6, 14, 47, 786255),
+            "wait_seconds": 1,
+            "talk_seconds": 2,
+            "outcome": CallOutcome.ANSWERED,
+            "transfer_chain": [
+                {
+                    "kind": "blind",
+                    "from": "PJSIP/1101",
+                    "to": "7000@acikkapi-internal",
+                    "at": real(6, 14, 44, 959391).isoformat(),
+                }
+            ],
+            "recording_path": "1795846462.4.wav",
+            "ticket_channel": Channel.SWITCHBOARD,
         }
     },
 }

@@ -45,6 +45,8 @@ class Ami:
         self.sock = socket.create_connection((host, port), timeout=10)
         self.sock.settimeout(None)
         self.banner = self._readline()
+        # Every byte Asterisk sent, banner included: a transcript for the listener's replay tests.
+        self.raw = bytearray(self.banner)
         self.events: list[Message] = []
         self._responses: dict[str, Message] = {}
         self._lock = threading.Condition()
@@ -72,6 +74,8 @@ class Ami:
                 break
             if not chunk:
                 break
+            with self._lock:
+                self.raw += chunk
             self._buf += chunk
             while b"\r\n\r\n" in self._buf:
                 frame, self._buf = self._buf.split(b"\r\n\r\n", 1)
@@ -114,6 +118,11 @@ class Ami:
                     names = sorted({first(e, "Event") for e in self.events})
                     raise TimeoutError(f"event not seen within {timeout} s; saw {names}")
                 self._lock.wait(left)
+
+    def transcript(self) -> bytes:
+        """The raw stream received so far (exactly as sent, CRLF line ends)."""
+        with self._lock:
+            return bytes(self.raw)
 
     def close(self) -> None:
         """Log off and close the socket."""
