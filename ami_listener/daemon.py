@@ -23,6 +23,7 @@ from ami_listener.queue_log import QueueLogReader
 from ami_listener.reconcile import reconcile
 from ami_listener.screenpop import ScreenPopPublisher
 from ami_listener.writer import FactWriter
+from telephony.asterisk import detect_layout
 from telephony.secrets import load_secrets
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,13 @@ def listener_secret(settings: Settings, explicit: str | None = None) -> str:
 
 
 def queue_log_path(settings: Settings) -> Path:
-    return settings.asterisk_root / "var" / "log" / "asterisk" / "queue_log"
+    """Asterisk's queue_log, in the private root or a system Asterisk's instance folder."""
+    return detect_layout(settings).log_dir / "queue_log"
+
+
+def monitor_dir(settings: Settings) -> Path:
+    """Where MixMonitor writes recordings (``<CALL_ID>.wav``)."""
+    return detect_layout(settings).monitor_dir
 
 
 def queue_log_state_path(settings: Settings) -> Path:
@@ -85,6 +92,7 @@ class Listener:
         self.publisher = ScreenPopPublisher(settings.redis_url)
         self.writer = FactWriter(lambda: unit_of_work(factory), self.publisher)
         self.queue_log = QueueLogReader(queue_log_path(settings), queue_log_state_path(settings))
+        self.monitor_dir = monitor_dir(settings)
         self.client = AmiClient(
             settings.ami_host,
             settings.ami_port,
@@ -114,6 +122,7 @@ class Listener:
             self.writer,
             self.queue_log,
             self.tracker_config.internal_caller,
+            monitor_dir=self.monitor_dir,
         )
         log.info("reconciled after login: %s", report)
 

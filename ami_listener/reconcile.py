@@ -22,12 +22,13 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from ami_listener.call_tracker import CallTracker, interface_of
 from ami_listener.framing import AmiEvent
 from ami_listener.queue_log import QueueLogReader, facts_from_entries
 from ami_listener.writer import Checkpoint, CloseVanished, FactWriter
-from services.call_records import AgentAnswered, QueueJoined
+from services.call_records import AgentAnswered, CallFact, QueueJoined, RecordingStarted
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,25 @@ def _duration(value: str | None) -> timedelta | None:
     return timedelta(hours=int(parts[0]), minutes=int(parts[1]), seconds=int(parts[2]))
 
 
+def recordings_on_disk(facts: list[CallFact], monitor_dir: Path | None) -> list[CallFact]:
+    """Recordings of answered calls found while the listener was away.
+
+    The dialplan names every recording ``<CALL_ID>.wav`` in the monitor spool (the live
+    ``MixMonitorStart`` event is the only other source, and it was missed); a file that
+    exists under that name belongs to that call.
+    """
+    if monitor_dir is None:
+        return []
+    found: list[CallFact] = []
+    for fact in facts:
+        if not isinstance(fact, AgentAnswered):
+            continue
+        name = f"{fact.call_id}.wav"
+        if "/" not in fact.call_id and (monitor_dir / name).is_file():
+            found.append(RecordingStarted(call_id=fact.call_id, at=fact.at, path=name))
+    return found
+
+
 async def reconcile(
     list_action: ListAction,
     tracker: CallTracker,
@@ -70,6 +90,7 @@ async def reconcile(
     queue_log: QueueLogReader | None,
     internal_caller: re.Pattern[str],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    monitor_dir: Path | None = None,
 ) -> ReconcileReport:
     report = ReconcileReport()
     answered: set[str] = set()
@@ -88,6 +109,7 @@ async def reconcile(
         try:
             entries = await asyncio.to_thread(queue_log.read_new)
             facts = facts_from_entries(entries, internal_caller, member_interfaces(status))
+            facts += recordings_on_disk(facts, monitor_dir)
             for fact in facts:
                 writer.submit(fact)
                 if isinstance(fact, AgentAnswered):

@@ -292,6 +292,8 @@ def prepare_runtime(layout: Layout) -> None:
         layout.monitor_dir,
         layout.messages_dir,
         layout.lib_dir,
+        layout.log_dir / "cel-custom",  # cel_custom.conf writes Master.csv here
+        layout.log_dir / "cdr-csv",
     ]
     uid, gid = _asterisk_ids(layout)
     for directory in dirs:

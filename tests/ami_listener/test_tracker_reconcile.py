@@ -267,3 +267,21 @@ def test_queue_log_member_names_map_to_interfaces() -> None:
         f for f in facts_from_entries(entries, INTERNAL, names) if isinstance(f, AgentAnswered)
     ]
     assert [a.agent_interface for a in answers] == ["PJSIP/1005"]
+
+
+def test_recordings_on_disk_are_found_for_answered_calls_only(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from ami_listener.reconcile import recordings_on_disk
+    from services.call_records import AgentAnswered, QueueJoined, RecordingStarted
+
+    at = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    (tmp_path / "1700000000.11.wav").write_bytes(b"RIFF")
+    facts = [
+        QueueJoined(call_id="1700000000.11", at=at, queue="cagri-merkezi"),
+        AgentAnswered(call_id="1700000000.11", at=at, agent_interface="PJSIP/1001", hold_seconds=3),
+        AgentAnswered(call_id="1700000000.12", at=at, agent_interface="PJSIP/1002", hold_seconds=1),
+    ]
+    found = recordings_on_disk(facts, tmp_path)  # type: ignore[arg-type]
+    assert found == [RecordingStarted(call_id="1700000000.11", at=at, path="1700000000.11.wav")]
+    assert recordings_on_disk(facts, None) == []  # type: ignore[arg-type]
