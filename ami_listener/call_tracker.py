@@ -51,7 +51,15 @@ UNKNOWN = "<unknown>"
 OVERFLOW_STATUSES = frozenset(
     {"TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL"}
 )
-DETAIL_VARS = (cv.DIALLED_NUMBER, cv.CALLER_LANGUAGE, cv.VIA_SWITCHBOARD, cv.CITIZEN_ID)
+DETAIL_VARS = (
+    cv.DIALLED_NUMBER,
+    cv.CALLER_LANGUAGE,
+    cv.VIA_SWITCHBOARD,
+    cv.CITIZEN_ID,
+    cv.NOBODY_REASON,
+    cv.MESSAGE_PATH,
+    cv.CALLBACK_ID,
+)
 
 
 @dataclass(frozen=True)
@@ -274,6 +282,9 @@ class CallTracker:
                 language=changed.get(cv.CALLER_LANGUAGE),
                 via_switchboard=True if changed.get(cv.VIA_SWITCHBOARD) == "1" else None,
                 citizen_hint=changed.get(cv.CITIZEN_ID),
+                nobody_reason=changed.get(cv.NOBODY_REASON),
+                message_path=changed.get(cv.MESSAGE_PATH),
+                callback_id=changed.get(cv.CALLBACK_ID),
             ),
             out,
         )

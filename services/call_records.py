@@ -64,10 +64,11 @@ OUTCOME_RANK: dict[CallOutcome, int] = {
     CallOutcome.ABANDONED: 1,
     CallOutcome.OVERFLOW: 1,
     CallOutcome.OUT_OF_HOURS: 1,
-    CallOutcome.VOICEMAIL: 1,
-    CallOutcome.CALLBACK_REQUESTED: 1,
-    CallOutcome.ANSWERED: 2,
-    CallOutcome.TRANSFERRED: 3,
+    # What the caller chose after nobody could answer says more than why nobody could.
+    CallOutcome.VOICEMAIL: 2,
+    CallOutcome.CALLBACK_REQUESTED: 2,
+    CallOutcome.ANSWERED: 3,
+    CallOutcome.TRANSFERRED: 4,
 }
 
 
@@ -99,6 +100,9 @@ class CallDetails:
     language: str | None = None
     via_switchboard: bool | None = None
     citizen_hint: str | None = None  # AK_CITIZEN_ID set by the FastAGI caller lookup
+    nobody_reason: str | None = None  # AK_NOBODY_REASON: out_of_hours / ivr_request
+    message_path: str | None = None  # AK_MESSAGE: voice message, relative to the spool
+    callback_id: str | None = None  # AK_CALLBACK_ID: callback task created by the IVR
 
 
 @dataclass(frozen=True)
@@ -412,6 +416,14 @@ def _apply_details(session: Session, record: CallRecord, fact: CallDetails) -> N
         record.language = language
     if fact.via_switchboard:
         record.via_switchboard = True
+    if fact.nobody_reason == "out_of_hours":
+        _raise_outcome(record, CallOutcome.OUT_OF_HOURS)
+    if fact.callback_id:
+        _raise_outcome(record, CallOutcome.CALLBACK_REQUESTED)
+        _add_note(record, f"callback task {fact.callback_id[:20]}")
+    if fact.message_path:
+        _raise_outcome(record, CallOutcome.VOICEMAIL)
+        _add_note(record, f"voice message {fact.message_path[:120]}")
     if fact.citizen_hint and record.citizen_id is None and fact.citizen_hint.isdigit():
         citizen = session.get(Citizen, int(fact.citizen_hint))
         if citizen is not None:

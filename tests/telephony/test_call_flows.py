@@ -686,7 +686,9 @@ def _out_of_hours_call(
 def test_i_out_of_hours_callback_request(call_stack: CallStack, out_of_hours: str) -> None:
     pbx = call_stack.pbx
     _out_of_hours_call(pbx, ISMAIL, "1")
-    record = finished_record(call_stack, ISMAIL)
+    record = finished_record(
+        call_stack, ISMAIL, lambda r: r.outcome == CallOutcome.CALLBACK_REQUESTED
+    )
     with call_stack.session() as db:
         tasks = list(db.scalars(select(CallbackTask).where(CallbackTask.call_id == record.call_id)))
     assert [(t.reason, t.phone_e164) for t in tasks] == [
@@ -708,7 +710,8 @@ def test_i_out_of_hours_voice_message(call_stack: CallStack, out_of_hours: str) 
     leave = pbx.prompt_ms("tr", "leave-message")
     # The caller speaks after the prompt (sipp's G.711 sample), then hangs up.
     _out_of_hours_call(pbx, BUSRA, "2", [(leave + 700, sipp_tools.SPEECH)], hang_up_after_ms=4000)
-    record = finished_record(call_stack, BUSRA)
+    record = finished_record(call_stack, BUSRA, lambda r: r.outcome == CallOutcome.VOICEMAIL)
+    assert f"acikkapi-messages/{record.call_id}.wav" in (record.note or "")
     message = pbx.layout.messages_dir / f"{record.call_id}.wav"
     wait_for(lambda: message.exists() and message.stat().st_size > 44, f"voice message {message}")
     assert record.entered_at is None and record.ticket_id is None
