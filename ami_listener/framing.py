@@ -17,6 +17,7 @@ Pure and synchronous: the protocol layer and the transcript replayer share it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -151,18 +152,22 @@ class FrameDecoder:
         return frame
 
 
+# Control characters other than tab (a lone CR or LF inside a line included).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def parse_frame(text: str) -> dict[str, str] | None:
     """Parse one frame's text (without its terminator) into headers.
 
     Returns ``None`` when the text has no ``Event`` or ``Response`` header, or contains
     control characters other than tab (never repaired, like invalid bytes).
     """
+    if _CONTROL.search(text.replace("\r\n", "")):
+        return None
     headers: dict[str, str] = {}
     for line in text.split("\r\n"):
         if not line:
             continue
-        if any(ord(ch) < 32 and ch != "\t" for ch in line) or "\x7f" in line:
-            return None
         key, sep, value = line.partition(":")
         if not sep or not key or key != key.strip() or " " in key:
             continue  # body text of a Response: Follows, or junk: ignored
