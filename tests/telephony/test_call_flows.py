@@ -269,16 +269,12 @@ def unknown_number(stack: CallStack) -> str:
 # --- (a) a known citizen is answered ----------------------------------------------------------
 
 
-def test_a_known_citizen_answered_with_ticket_recording_and_screen_pop(
-    call_stack: CallStack, pops: ScreenPops
-) -> None:
-    pbx = call_stack.pbx
-    citizen = citizen_by_phone(call_stack, GULSUM)
-    agent = staff(call_stack, "1001")
-    assert citizen is not None
-    with transcript(pbx, "real_answered_call.txt") as ami, phones(pbx, "1001"):
+def answered_call(pbx: PbxHandle, extension: str, number: str, hold_ms: int) -> None:
+    """``number`` calls the call centre, presses 1 (Turkish) and agent ``extension`` answers
+    and talks for ``hold_ms``; returns when both sipp ends finished."""
+    with phones(pbx, extension):
         phone = sipp_tools.agent_talk(
-            pbx.workdir, pbx.sip_target, AGENT_PORTS["1001"], hold_ms=3000
+            pbx.workdir, pbx.sip_target, AGENT_PORTS[extension], hold_ms=hold_ms
         )
         with running(phone):
             time.sleep(0.3)
@@ -287,12 +283,23 @@ def test_a_known_citizen_answered_with_ticket_recording_and_screen_pop(
                 pbx.sip_target,
                 pbx.settings.call_centre_number,
                 TRUNK_PORT,
-                GULSUM,
+                number,
                 [(ivr_digit_after(pbx), "1")],
             )
             with running(caller):
                 finish(caller, "caller")
-                finish(phone, "agent 1001")
+                finish(phone, f"agent {extension}")
+
+
+def test_a_known_citizen_answered_with_ticket_recording_and_screen_pop(
+    call_stack: CallStack, pops: ScreenPops
+) -> None:
+    pbx = call_stack.pbx
+    citizen = citizen_by_phone(call_stack, GULSUM)
+    agent = staff(call_stack, "1001")
+    assert citizen is not None
+    with transcript(pbx, "real_answered_call.txt") as ami:
+        answered_call(pbx, "1001", GULSUM, hold_ms=3000)
         record = finished_record(call_stack, GULSUM, lambda r: r.ticket_id is not None)
         wait_hangups(ami, record.call_id)
 
@@ -333,23 +340,7 @@ def test_a_known_citizen_answered_with_ticket_recording_and_screen_pop(
 def test_b_unknown_number_becomes_new_citizen(call_stack: CallStack) -> None:
     pbx = call_stack.pbx
     number = unknown_number(call_stack)
-    with phones(pbx, "1002"):
-        phone = sipp_tools.agent_talk(
-            pbx.workdir, pbx.sip_target, AGENT_PORTS["1002"], hold_ms=1500
-        )
-        with running(phone):
-            time.sleep(0.3)
-            caller = sipp_tools.citizen(
-                pbx.workdir,
-                pbx.sip_target,
-                pbx.settings.call_centre_number,
-                TRUNK_PORT,
-                number,
-                [(ivr_digit_after(pbx), "1")],
-            )
-            with running(caller):
-                finish(caller, "caller")
-                finish(phone, "agent 1002")
+    answered_call(pbx, "1002", number, hold_ms=1500)
     record = finished_record(call_stack, number, lambda r: r.ticket_id is not None)
     assert record.outcome == CallOutcome.ANSWERED
     assert record.agent_id == staff(call_stack, "1002").id
@@ -562,23 +553,7 @@ def test_g_agi_down_call_still_reaches_agent(call_stack: CallStack) -> None:
     assert citizen is not None
     call_stack.agi.stop()
     try:
-        with phones(pbx, "1006"):
-            phone = sipp_tools.agent_talk(
-                pbx.workdir, pbx.sip_target, AGENT_PORTS["1006"], hold_ms=1500
-            )
-            with running(phone):
-                time.sleep(0.3)
-                caller = sipp_tools.citizen(
-                    pbx.workdir,
-                    pbx.sip_target,
-                    pbx.settings.call_centre_number,
-                    TRUNK_PORT,
-                    HATICE,
-                    [(ivr_digit_after(pbx), "1")],
-                )
-                with running(caller):
-                    finish(caller, "caller")
-                    finish(phone, "agent 1006")
+        answered_call(pbx, "1006", HATICE, hold_ms=1500)
     finally:
         call_stack.start_agi()
     record = finished_record(call_stack, HATICE, lambda r: r.ticket_id is not None)
