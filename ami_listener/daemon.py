@@ -49,16 +49,6 @@ def listener_secret(settings: Settings, explicit: str | None = None) -> str:
         ) from exc
 
 
-def queue_log_path(settings: Settings) -> Path:
-    """Asterisk's queue_log, in the private root or a system Asterisk's instance folder."""
-    return detect_layout(settings).log_dir / "queue_log"
-
-
-def monitor_dir(settings: Settings) -> Path:
-    """Where MixMonitor writes recordings (``<CALL_ID>.wav``)."""
-    return detect_layout(settings).monitor_dir
-
-
 def queue_log_state_path(settings: Settings) -> Path:
     return settings.instance_dir / "ami_listener" / "queue_log.offset.json"
 
@@ -91,8 +81,11 @@ class Listener:
         factory = make_session_factory(self.engine)
         self.publisher = ScreenPopPublisher(settings.redis_url)
         self.writer = FactWriter(lambda: unit_of_work(factory), self.publisher)
-        self.queue_log = QueueLogReader(queue_log_path(settings), queue_log_state_path(settings))
-        self.monitor_dir = monitor_dir(settings)
+        layout = detect_layout(settings)  # private root or system Asterisk (asks once)
+        self.queue_log = QueueLogReader(
+            layout.log_dir / "queue_log", queue_log_state_path(settings)
+        )
+        self.monitor_dir = layout.monitor_dir  # recordings are <CALL_ID>.wav here
         self.client = AmiClient(
             settings.ami_host,
             settings.ami_port,
