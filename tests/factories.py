@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from models import Channel
+from sqlalchemy.orm import Session
+
+from models import Channel, Citizen, CitizenPhone, Language, PhoneType
 from services.intake_request import IntakeRequest
 
 
@@ -40,3 +43,29 @@ def request(channel: Channel = Channel.DESK, **fields: Any) -> IntakeRequest:
     }
     defaults.update(fields)
     return IntakeRequest(channel=channel, **defaults)
+
+
+def add_citizen(session: Session, now: datetime, e164: str, **fields: Any) -> Citizen:
+    """A citizen row with one mobile phone ``e164`` (flushed), written directly for tests
+    that need exact data the intake path would normalise (odd names, special groups)."""
+    citizen = Citizen(
+        preferred_language=fields.pop("preferred_language", Language.TR),
+        special_groups=fields.pop("special_groups", []),
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    session.add(citizen)
+    session.flush()
+    session.add(
+        CitizenPhone(
+            citizen_id=citizen.id,
+            e164=e164,
+            raw=e164,
+            phone_type=PhoneType.MOBILE,
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+    session.flush()
+    return citizen

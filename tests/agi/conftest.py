@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from acikkapi.db import make_engine, make_session_factory
 from acikkapi.migrate import upgrade
 from agi.server import AgiContext, AgiServer, serve
-from models import Channel, Citizen, CitizenPhone, Language, PhoneType
+from models import Channel, CitizenPhone
 from services.actors import system_actor
 from services.catalogue_loader import load_catalogue, load_demo, load_holidays
 from services.intake import open_ticket
 from services.surveys import ensure_default_questions
 from tests.conftest import FIXED_NOW
-from tests.factories import request
+from tests.factories import add_citizen, request
 
 AYSE = "+905053618877"  # demo citizen Ayşe Yılmaz
 SHARED_LANDLINE = "+902164386293"  # Ayşe's and Mehmet's home phone
@@ -54,26 +54,7 @@ def agi_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
             FIXED_NOW,
             request(Channel.PHONE, phone=AYSE, tc_number="41339237316", first_name="Ayşe"),
         )
-        odd = Citizen(
-            first_name='Ali "Deli"',
-            last_name="Back\\slash",
-            preferred_language=Language.TR,
-            special_groups=[],
-            created_at=FIXED_NOW,
-            updated_at=FIXED_NOW,
-        )
-        session.add(odd)
-        session.flush()
-        session.add(
-            CitizenPhone(
-                citizen_id=odd.id,
-                e164=QUOTED,
-                raw=QUOTED,
-                phone_type=PhoneType.MOBILE,
-                created_at=FIXED_NOW,
-                last_seen_at=FIXED_NOW,
-            )
-        )
+        add_citizen(session, FIXED_NOW, QUOTED, first_name='Ali "Deli"', last_name="Back\\slash")
         session.commit()
     yield engine
     engine.dispose()

@@ -9,36 +9,12 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from models import Channel, Citizen, CitizenPhone, Language, PhoneType, StaffUser, TicketStatus
+from models import Channel, Citizen, Language, StaffUser, TicketStatus
 from services.caller_lookup import DISPLAY_NAME_MAX, lookup_caller, priority_for
 from services.intake import open_ticket
-from tests.factories import mobile, mobile_e164, request, valid_tc
+from tests.factories import add_citizen, mobile, mobile_e164, request, valid_tc
 
 AYSE = "+905053618877"
-
-
-def _citizen(session: Session, now: datetime, e164: str, **fields: Any) -> Citizen:
-    citizen = Citizen(
-        preferred_language=fields.pop("preferred_language", Language.TR),
-        special_groups=fields.pop("special_groups", []),
-        created_at=now,
-        updated_at=now,
-        **fields,
-    )
-    session.add(citizen)
-    session.flush()
-    session.add(
-        CitizenPhone(
-            citizen_id=citizen.id,
-            e164=e164,
-            raw=e164,
-            phone_type=PhoneType.MOBILE,
-            created_at=now,
-            last_seen_at=now,
-        )
-    )
-    session.flush()
-    return citizen
 
 
 def test_known_caller_in_any_written_form(session: Session, now: datetime) -> None:
@@ -85,7 +61,7 @@ def test_open_tickets_count_only_open_ones(
 def test_priority_for_special_groups(
     session: Session, now: datetime, groups: list[str], priority: int
 ) -> None:
-    _citizen(session, now, mobile_e164(7100), first_name="Nuri", special_groups=groups)
+    add_citizen(session, now, mobile_e164(7100), first_name="Nuri", special_groups=groups)
     assert lookup_caller(session, now, mobile(7100)).priority == priority
 
 
@@ -97,7 +73,7 @@ def test_priority_ignores_malformed_groups() -> None:
 def test_english_speaker_and_long_or_missing_names(session: Session, now: datetime) -> None:
     john = lookup_caller(session, now, "0533 547 53 42")
     assert john.language is Language.EN and john.display_name == "John Smith"
-    _citizen(
+    add_citizen(
         session,
         now,
         mobile_e164(7200),
@@ -107,7 +83,7 @@ def test_english_speaker_and_long_or_missing_names(session: Session, now: dateti
     long = lookup_caller(session, now, mobile(7200))
     assert long.display_name is not None and len(long.display_name) <= DISPLAY_NAME_MAX
     assert long.display_name.startswith("Ayşegül Nur")
-    _citizen(session, now, mobile_e164(7201))  # known by phone only
+    add_citizen(session, now, mobile_e164(7201))  # known by phone only
     nameless = lookup_caller(session, now, mobile(7201))
     assert nameless.citizen_id is not None and nameless.display_name is None
 
