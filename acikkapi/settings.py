@@ -126,9 +126,17 @@ def _port(value: str, name: str) -> int:
 
 
 def _service_hours(value: str) -> str:
+    from services.errors import DomainError
+    from services.service_hours import parse_service_hours
+
     text = value.strip()
-    if text == "24/7":
-        return text
+    try:
+        parse_service_hours(text)
+    except DomainError as exc:
+        raise SettingsError(
+            f"ACIKKAPI_SERVICE_HOURS={value!r}: expected '24/7' or 'HH:MM-HH:MM' (e.g. 09:00-24:00)"
+        ) from exc
+    return text
     parts = text.split("-")
     ok = len(parts) == 2 and all(
         len(p) == 5

@@ -28,7 +28,7 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None, log_le
     from acikkapi.db import engine_from_settings, make_session_factory
     from agi.server import AgiContext, serve
     from models import Language
-    from services.callbacks import parse_service_hours
+    from services.service_hours import parse_service_hours
 
     settings = ctx.obj
     assert isinstance(settings, Settings)

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from agi.protocol import AgiError, AgiHangup, AgiRequest
 from models import Language
-from services.callbacks import StaffedHours
+from services.service_hours import StaffedHours
 
 log = logging.getLogger("acikkapi.agi")
 

@@ -11,13 +11,12 @@ from sqlalchemy.orm import Session
 
 from models import CallbackReason, CallbackStatus, CallbackTask, Citizen, Language
 from services.callbacks import (
-    StaffedHours,
     next_staffed_moment,
-    parse_service_hours,
     pending_callbacks,
     request_callback,
 )
 from services.errors import InvalidField, InvalidPhoneNumber, MissingField, UnknownEntity
+from services.service_hours import StaffedHours, parse_service_hours
 from tests.factories import mobile, mobile_e164
 
 IST = ZoneInfo("Europe/Istanbul")

@@ -109,3 +109,14 @@ def test_bad_sql_echo(value: str) -> None:
 
 def test_settings_error_is_a_value_error() -> None:
     assert issubclass(SettingsError, ValueError)
+
+
+@pytest.mark.parametrize("hours", ["24/7", "09:00-24:00", "22:00-06:00"])
+def test_service_hours_accepted(hours: str) -> None:
+    assert load_settings({"ACIKKAPI_SERVICE_HOURS": hours}).service_hours == hours
+
+
+@pytest.mark.parametrize("hours", ["9-17", "25:00-26:00", "09:00-24:30", "24:00-06:00", "always"])
+def test_service_hours_refused_with_a_settings_error(hours: str) -> None:
+    with pytest.raises(SettingsError, match="ACIKKAPI_SERVICE_HOURS"):
+        load_settings({"ACIKKAPI_SERVICE_HOURS": hours})
