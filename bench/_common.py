@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy.engine import make_url  # noqa: E402
 
+DOCS = ROOT / "docs" / "benchmarks.md"
 DEFAULT_URL = "postgresql+psycopg://acikkapi:acikkapi@127.0.0.1:5432/acikkapi_bench"
 
 
@@ -20,3 +22,16 @@ def libpq_dsn(url: str, database: str | None = None) -> str:
     if database is not None:
         u = u.set(database=database)
     return u.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def replace_docs_section(title: str, content: str) -> Path:
+    """Put ``content`` in place of the ``title`` section of docs/benchmarks.md (appended
+    when the section is missing); the other sections are kept as they are."""
+    current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _m: content.rstrip("\n") + "\n\n", current, count=1)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + content
+    DOCS.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
+    return DOCS

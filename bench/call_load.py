@@ -75,10 +75,9 @@ from string import Template
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_URL, ROOT
+from _common import DEFAULT_URL, ROOT, replace_docs_section
 from sqlalchemy import create_engine, inspect, text
 
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION_TITLE = "## Telephony: real calls under load (issue 3)"
 SCENARIO = ROOT / "bench" / "sipp" / "bench_caller.xml"
 TRUNK_PORT = 5090
@@ -723,14 +722,8 @@ def render_docs(args: argparse.Namespace, runs: list[Run], ctx: dict[str, Any]) 
 
 
 def write_docs(content: str) -> None:
-    current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: content.rstrip("\n") + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + content
-    DOCS.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-    log(f"wrote {DOCS.relative_to(ROOT)}")
+    path = replace_docs_section(SECTION_TITLE, content)
+    log(f"wrote {path.relative_to(ROOT)}")
 
 
 # --- main -------------------------------------------------------------------------------------

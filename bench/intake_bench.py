@@ -39,7 +39,6 @@ import multiprocessing as mp
 import os
 import platform
 import random
-import re
 import subprocess
 import sys
 import time
@@ -50,11 +49,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psycopg
-from _common import DEFAULT_URL, ROOT, libpq_dsn
+from _common import DEFAULT_URL, ROOT, libpq_dsn, replace_docs_section
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION_TITLE = "## Foundation: lookup and intake (issue 2)"
 LOOKUP_TARGET_P99_MS = 2.0
 INTAKE_TARGET_PER_S = 200.0
@@ -700,14 +698,8 @@ def section(
 
 
 def write_docs(content: str) -> None:
-    current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: content.rstrip("\n") + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + content
-    DOCS.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-    log(f"wrote {DOCS.relative_to(ROOT)}")
+    path = replace_docs_section(SECTION_TITLE, content)
+    log(f"wrote {path.relative_to(ROOT)}")
 
 
 def main() -> None:

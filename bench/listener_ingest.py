@@ -40,9 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, libpq_dsn
+from _common import ROOT, libpq_dsn, replace_docs_section
 
-DOCS = ROOT / "docs" / "benchmarks.md"
 TRANSCRIPTS = ROOT / "tests" / "ami_listener" / "transcripts"
 SECTION_TITLE = "## Telephony: AMI listener ingest (issue 3)"
 DEFAULT_URL = "postgresql+psycopg://acikkapi:acikkapi@127.0.0.1:5432/acikkapi_bench_listener"
@@ -715,14 +714,8 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
 
 
 def write_docs(content: str, title: str = SECTION_TITLE) -> None:
-    current = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: content.rstrip("\n") + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + content
-    DOCS.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-    log(f"wrote {DOCS.relative_to(ROOT)}")
+    path = replace_docs_section(title, content)
+    log(f"wrote {path.relative_to(ROOT)}")
 
 
 def iter_reps(n: int) -> Iterator[int]:
