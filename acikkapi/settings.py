@@ -46,6 +46,30 @@ class Settings:
     # ACIKKAPI_SIP_SECRET_<ENDPOINT>, ACIKKAPI_SIP_TRUNK_*, ACIKKAPI_SIP_QUALIFY_FREQUENCY,
     # ACIKKAPI_QUEUE_WRAPUP, ACIKKAPI_QUEUE_WAIT, ACIKKAPI_QUEUE_WAIT_EN.
     telephony_overrides: Mapping[str, str]
+    # Notifications and channels (issue 5). Secrets come only from the environment.
+    sms_gateway: str  # "file" (embedded default), "http" or "smpp"
+    sms_sender: str  # originator / header shown to the citizen
+    sms_file_dir: Path  # file gateway: one JSON file per message
+    sms_http_url: str
+    sms_http_username: str
+    sms_http_password: str
+    smpp_host: str
+    smpp_port: int
+    smpp_system_id: str
+    smpp_password: str
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: str
+    smtp_starttls: bool
+    mail_from: str  # From: of outgoing e-mail, e.g. "Açık Kapı <bilgi@belediye.bel.tr>"
+    imap_host: str  # empty: the inbound e-mail poller is off
+    imap_port: int
+    imap_username: str
+    imap_password: str
+    imap_mailbox: str
+    imap_ssl: bool
+    worker_queues: tuple[str, ...]  # RQ queue names served by `acikkapi worker run`
 
     @property
     def is_sqlite(self) -> bool:
@@ -70,6 +94,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     ``ACIKKAPI_TIMEZONE`` (``Europe/Istanbul``), ``ACIKKAPI_DEFAULT_LANGUAGE`` (``tr``),
     ``ACIKKAPI_MUNICIPALITY`` (display name), ``ACIKKAPI_SMS_SHORT_NUMBER`` (``4448007``),
     ``ACIKKAPI_CALL_CENTRE_NUMBER`` (``4448007``), ``ACIKKAPI_SQL_ECHO`` (``no``).
+    Notifications (issue 5): ``ACIKKAPI_SMS_GATEWAY`` (``file`` | ``http`` | ``smpp``),
+    ``ACIKKAPI_SMS_SENDER``, ``ACIKKAPI_SMS_FILE_DIR`` (``<instance>/sms-out``),
+    ``ACIKKAPI_SMS_HTTP_URL``/``_USERNAME``/``_PASSWORD``, ``ACIKKAPI_SMPP_HOST``/``_PORT``/
+    ``_SYSTEM_ID``/``_PASSWORD``, ``ACIKKAPI_SMTP_HOST``/``_PORT``/``_USERNAME``/``_PASSWORD``/
+    ``_STARTTLS``, ``ACIKKAPI_MAIL_FROM``, ``ACIKKAPI_IMAP_HOST`` (empty: no inbound polling)/
+    ``_PORT``/``_USERNAME``/``_PASSWORD``/``_MAILBOX``/``_SSL``, ``ACIKKAPI_WORKER_QUEUES``.
     """
     env = os.environ if environ is None else environ
     instance_dir = Path(env.get("ACIKKAPI_INSTANCE_DIR") or REPO_ROOT / "instance").resolve()
@@ -107,7 +137,45 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         telephony_overrides={
             k: v for k, v in env.items() if k.startswith(_TELEPHONY_OVERRIDE_PREFIXES)
         },
+        sms_gateway=_choice(
+            env.get("ACIKKAPI_SMS_GATEWAY", "file"), "ACIKKAPI_SMS_GATEWAY", _SMS_GATEWAYS
+        ),
+        sms_sender=env.get("ACIKKAPI_SMS_SENDER", "ACIKKAPI"),
+        sms_file_dir=Path(env.get("ACIKKAPI_SMS_FILE_DIR") or instance_dir / "sms-out").resolve(),
+        sms_http_url=env.get("ACIKKAPI_SMS_HTTP_URL", ""),
+        sms_http_username=env.get("ACIKKAPI_SMS_HTTP_USERNAME", ""),
+        sms_http_password=env.get("ACIKKAPI_SMS_HTTP_PASSWORD", ""),
+        smpp_host=env.get("ACIKKAPI_SMPP_HOST", "127.0.0.1"),
+        smpp_port=_port(env.get("ACIKKAPI_SMPP_PORT", "2775"), "ACIKKAPI_SMPP_PORT"),
+        smpp_system_id=env.get("ACIKKAPI_SMPP_SYSTEM_ID", ""),
+        smpp_password=env.get("ACIKKAPI_SMPP_PASSWORD", ""),
+        smtp_host=env.get("ACIKKAPI_SMTP_HOST", "127.0.0.1"),
+        smtp_port=_port(env.get("ACIKKAPI_SMTP_PORT", "25"), "ACIKKAPI_SMTP_PORT"),
+        smtp_username=env.get("ACIKKAPI_SMTP_USERNAME", ""),
+        smtp_password=env.get("ACIKKAPI_SMTP_PASSWORD", ""),
+        smtp_starttls=_flag(env.get("ACIKKAPI_SMTP_STARTTLS", "no"), "ACIKKAPI_SMTP_STARTTLS"),
+        mail_from=env.get("ACIKKAPI_MAIL_FROM", "Açık Kapı <bilgi@acikkapi.local>"),
+        imap_host=env.get("ACIKKAPI_IMAP_HOST", ""),
+        imap_port=_port(env.get("ACIKKAPI_IMAP_PORT", "143"), "ACIKKAPI_IMAP_PORT"),
+        imap_username=env.get("ACIKKAPI_IMAP_USERNAME", ""),
+        imap_password=env.get("ACIKKAPI_IMAP_PASSWORD", ""),
+        imap_mailbox=env.get("ACIKKAPI_IMAP_MAILBOX", "INBOX"),
+        imap_ssl=_flag(env.get("ACIKKAPI_IMAP_SSL", "no"), "ACIKKAPI_IMAP_SSL"),
+        worker_queues=tuple(
+            q.strip()
+            for q in env.get("ACIKKAPI_WORKER_QUEUES", "notifications,sweeps,outbound").split(",")
+            if q.strip()
+        ),
     )
+
+
+_SMS_GATEWAYS = ("file", "http", "smpp")
+
+
+def _choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
 
 
 _TELEPHONY_OVERRIDE_PREFIXES = (
@@ -136,19 +204,4 @@ def _service_hours(value: str) -> str:
         raise SettingsError(
             f"ACIKKAPI_SERVICE_HOURS={value!r}: expected '24/7' or 'HH:MM-HH:MM' (e.g. 09:00-24:00)"
         ) from exc
-    return text
-    parts = text.split("-")
-    ok = len(parts) == 2 and all(
-        len(p) == 5
-        and p[2] == ":"
-        and p[:2].isdigit()
-        and p[3:].isdigit()
-        and int(p[:2]) <= 24
-        and int(p[3:]) < 60
-        for p in parts
-    )
-    if not ok:
-        raise SettingsError(
-            f"ACIKKAPI_SERVICE_HOURS={value!r}: expected '24/7' or 'HH:MM-HH:MM' (e.g. 09:00-24:00)"
-        )
     return text
