@@ -43,6 +43,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "New application {reference_code} ({ticket_type_en}) was forwarded to your "
         "department. Due: {due_at_local}.",
     },
+    # --- SMS channel (issue 5): replies to inbound SMS ---
+    # --- E-mail channel (issue 5) ---
+    # --- SLA and escalation (issue 5) ---
 }
 
 
