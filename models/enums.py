@@ -128,6 +128,11 @@ class TimelineAction(enum.StrEnum):
     GROUPED = "grouped"
     NOTIFICATION_QUEUED = "notification_queued"
     POSSIBLE_CITIZEN_MATCH = "possible_citizen_match"
+    SLA_PAUSED = "sla_paused"  # clock stopped: waiting on the citizen or an institution
+    SLA_RESUMED = "sla_resumed"  # clock running again; due_at moved by the paused time
+    ESCALATED = "escalated"  # one escalation step (reminder, superior unit, ...), once
+    SPLIT = "split"  # part of a ticket became a ticket of its own (services.ticket_split)
+    DEADLINE_EXTENDED = "deadline_extended"  # more time, with the reason (deadline_extension)
 
 
 class AttachmentKind(enum.StrEnum):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, enum_type
@@ -21,6 +22,35 @@ if TYPE_CHECKING:
     from models.ticket_type import TicketType
 
 
+# SLA clock states (services.sla_clock): the clock runs in these statuses and is paused in
+# the waiting ones; resolved, closed and merged tickets have no clock.
+CLOCK_RUNNING_STATUSES = frozenset(
+    {TicketStatus.NEW, TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED}
+)
+CLOCK_PAUSED_STATUSES = frozenset(
+    {TicketStatus.WAITING_ON_CITIZEN, TicketStatus.REFERRED_EXTERNALLY}
+)
+
+
+def _inserted_status(context: DefaultExecutionContext) -> tuple[object, object]:
+    params = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return params.get("status"), params.get("received_at")
+
+
+def _arm_new_ticket(context: DefaultExecutionContext) -> object:
+    """A ticket inserted with a running clock and no escalation time is armed for the next
+    sweep, which computes its real first step (services.escalation); intake needs no change."""
+    status, received_at = _inserted_status(context)
+    return received_at if status in CLOCK_RUNNING_STATUSES else None
+
+
+def _pause_new_ticket(context: DefaultExecutionContext) -> object:
+    """A ticket inserted waiting (e.g. referred to an external institution at intake) starts
+    with its clock paused from the moment it was received."""
+    status, received_at = _inserted_status(context)
+    return received_at if status in CLOCK_PAUSED_STATUSES else None
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -29,6 +59,14 @@ class Ticket(Base):
         # Grouping looks up open tickets of a type by normalised address or by location.
         Index("ix_tickets_type_place_key", "ticket_type_id", "place_key"),
         Index("ix_tickets_type_location", "ticket_type_id", "latitude", "longitude"),
+        # The escalation sweep finds due work by this index alone; only open tickets with a
+        # running clock carry a value, so the partial index stays small.
+        Index(
+            "ix_tickets_next_escalation_at",
+            "next_escalation_at",
+            postgresql_where=text("next_escalation_at IS NOT NULL"),
+            sqlite_where=text("next_escalation_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,7 +95,19 @@ class Ticket(Base):
     place_of_application: Mapped[str | None] = mapped_column(String(200))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     legal_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Highest escalation step taken in the current clock cycle (services.sla_policy.Step).
     escalation_level: Mapped[int] = mapped_column(default=0)
+    # SLA clock (services.sla_clock). A cycle starts at receipt (sla_started_at NULL) and
+    # again at each reopening (sla_cycle + 1); pauses move due_at by the paused clock time.
+    sla_cycle: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    sla_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=_pause_new_ticket)
+    # Clock seconds (working or elapsed, as the type's SLA counts) paused in this cycle.
+    sla_paused_seconds: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # When the sweep must next look at this ticket; NULL unless open with a running clock.
+    next_escalation_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=_arm_new_ticket
+    )
     resolution: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at_first_contact: Mapped[bool] = mapped_column(default=False)

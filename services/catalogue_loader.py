@@ -4,10 +4,11 @@ Files live in ``acikkapi/data/`` (``holidays_tr.json``, ``catalogue.json``, ``de
 
 Shared guarantees of every loader here:
 
-* **Insert-missing only.** Rows are found by their natural key (holiday date, unit code,
-  institution code, ticket-type code, neighbourhood name, TC number, username). A row that
-  already exists is left exactly as it is, because the catalogue is edited by staff at run
-  time (R3.5): staff edits always win over the bundled file. The only exception is
+* **Insert-missing only.** Rows are found by their natural key (holiday date, escalation
+  policy code, unit code, institution code, ticket-type code, neighbourhood name, TC number,
+  username). A row that already exists is left exactly as it is, because the catalogue is
+  edited by staff at run time (R3.5): staff edits always win over the bundled file. The
+  only exception is
   :func:`load_holidays`, whose bundled names and half-day flags are the official calendar.
 * **Idempotent.** Running a loader twice inserts nothing the second time and never creates
   duplicates; the returned counts are the rows inserted (or updated) by *this* call.
@@ -32,6 +33,7 @@ from models import (
     Citizen,
     CitizenPhone,
     Department,
+    EscalationPolicy,
     ExternalInstitution,
     Holiday,
     Household,
@@ -131,9 +133,16 @@ def load_holidays(session: Session) -> int:
 
 
 def load_catalogue(session: Session, now: datetime) -> dict[str, int]:
-    """Insert the missing units, external institutions and ticket types of ``catalogue.json``.
+    """Insert the missing escalation policies, units, external institutions and ticket types
+    of ``catalogue.json``.
 
     Guarantees:
+
+    * Escalation policies (:class:`models.EscalationPolicy`, R3.3) are matched by ``code``
+      and validated (reminder 1–99 %, delays ≥ 0 and non-decreasing up the ladder); existing
+      policies are not touched. A unit's ``escalation_policy`` is set while the unit has
+      none (like the liaison slots of :func:`load_demo`): a unit without one uses the
+      ``default`` policy, so staff who want the default explicitly point the unit to it.
 
     * Units (:class:`models.Department`) are matched by ``code``; a new unit's parent is set
       after every unit exists, so the file order does not matter. Existing units, including
@@ -143,7 +152,8 @@ def load_catalogue(session: Session, now: datetime) -> dict[str, int]:
     * Every ticket type in the file routes to exactly one of a department or an external
       institution (R2.6), and its kind, SLA unit and legal clock are valid enum values.
     * Idempotent; never commits. Returns the number of rows inserted per table:
-      ``{"departments": n, "external_institutions": n, "ticket_types": n}``.
+      ``{"escalation_policies": n, "departments": n, "escalation_policy_assignments": n,
+      "external_institutions": n, "ticket_types": n}``.
 
     ``now`` is accepted for symmetry with :func:`load_demo` (catalogue rows carry no
     timestamps).
@@ -151,7 +161,14 @@ def load_catalogue(session: Session, now: datetime) -> dict[str, int]:
     del now
     name = "catalogue.json"
     data = _read_json(name)
-    counts = {"departments": 0, "external_institutions": 0, "ticket_types": 0}
+    counts = {
+        "escalation_policies": 0,
+        "departments": 0,
+        "escalation_policy_assignments": 0,
+        "external_institutions": 0,
+        "ticket_types": 0,
+    }
+    policies = _load_escalation_policies(session, data, name, counts)
 
     # Units: insert missing, then link the parents of the new ones.
     units = {d.code: d for d in session.scalars(select(Department))}
@@ -183,6 +200,19 @@ def load_catalogue(session: Session, now: datetime) -> dict[str, int]:
         if parent is None:
             raise CatalogueDataError(f"{name}: unit {unit.code}: unknown parent {parent_code!r}")
         unit.parent = parent
+    for item in _items(data, "units", name):
+        policy_code = _opt_str(item, "escalation_policy")
+        if policy_code is None:
+            continue
+        policy = policies.get(policy_code)
+        if policy is None:
+            raise CatalogueDataError(
+                f"{name}: unit {item['code']}: unknown escalation policy {policy_code!r}"
+            )
+        unit = units[str(item["code"])]
+        if unit.escalation_policy_id is None and unit.escalation_policy is None:
+            unit.escalation_policy = policy
+            counts["escalation_policy_assignments"] += 1
     session.flush()
 
     # External institutions.
@@ -255,10 +285,57 @@ def load_catalogue(session: Session, now: datetime) -> dict[str, int]:
     return counts
 
 
+def _hours(item: dict[str, Any], key: str, where: str, *, required: bool) -> int | None:
+    value = item.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise CatalogueDataError(f"{where}: {key} must be a whole number of hours >= 0")
+    return value
+
+
+def _load_escalation_policies(
+    session: Session, data: dict[str, Any], name: str, counts: dict[str, int]
+) -> dict[str, EscalationPolicy]:
+    """Insert the missing escalation policies; return every policy by code."""
+    policies = {p.code: p for p in session.scalars(select(EscalationPolicy))}
+    for item in _items(data, "escalation_policies", name):
+        code = str(item["code"])
+        where = f"{name}: escalation policy {code}"
+        percent = item.get("reminder_percent", 80)
+        if not isinstance(percent, int) or isinstance(percent, bool) or not 1 <= percent <= 99:
+            raise CatalogueDataError(f"{where}: reminder_percent must be 1..99")
+        superior = _hours(item, "superior_unit_after_hours", where, required=True)
+        deputy = _hours(item, "deputy_mayor_after_hours", where, required=False)
+        mayor = _hours(item, "mayor_after_hours", where, required=False)
+        assert superior is not None
+        ladder = [h for h in (superior, deputy, mayor) if h is not None]
+        if ladder != sorted(ladder):
+            raise CatalogueDataError(f"{where}: delays must not decrease up the ladder")
+        if code in policies:
+            continue
+        policy = EscalationPolicy(
+            code=code,
+            name_tr=str(item["name_tr"]),
+            name_en=str(item["name_en"]),
+            reminder_percent=percent,
+            superior_unit_after_hours=superior,
+            deputy_mayor_after_hours=deputy,
+            mayor_after_hours=mayor,
+            notify_email=bool(item.get("notify_email", True)),
+            notify_sms=bool(item.get("notify_sms", True)),
+        )
+        session.add(policy)
+        policies[code] = policy
+        counts["escalation_policies"] += 1
+    session.flush()
+    return policies
+
+
 # --------------------------------------------------------------------------- demo data
 
 
-def load_demo(session: Session, now: datetime) -> dict[str, int]:
+def load_demo(session: Session, now: datetime, *, demo_password: str = "") -> dict[str, int]:
     """Insert the missing demo neighbourhoods, citizens, staff and liaisons of ``demo.json``.
 
     Guarantees:
@@ -271,7 +348,8 @@ def load_demo(session: Session, now: datetime) -> dict[str, int]:
     * Every citizen phone is stored as E.164 with its raw form and type, via
       :func:`services.identity.normalise_phone`; TC numbers are validated with
       :func:`services.identity.normalise_tc_number`.
-    * Staff users get ``created_at=now`` and no password (set through the console).
+    * Staff users get ``created_at=now`` and no password, unless ``demo_password`` is given:
+      then every demo staff user without a password gets it (console sign-in, decision 0016).
     * A department's primary/backup liaison is set only while the slot is empty, and only to a
       staff user of that same department (else :class:`CatalogueDataError`).
     * Idempotent; never commits. Returns the rows inserted (liaison slots filled) per kind.
@@ -424,6 +502,11 @@ def load_demo(session: Session, now: datetime) -> dict[str, int]:
                 unit.backup_liaison_id = liaison.id
                 counts["liaison_assignments"] += 1
     session.flush()
+    if demo_password:
+        from services.staff_auth import set_demo_passwords
+
+        demo_users = [users[str(item["username"])] for item in staff_items]
+        counts["demo_passwords"] = set_demo_passwords(session, demo_users, demo_password)
     return counts
 
 

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from models import LegalClock, SlaUnit, TicketType
+from models import LegalClock, SlaUnit
 from services.working_calendar import WorkingCalendar
+
+
+class SlaRule(Protocol):
+    """What deadlines depend on: a ``TicketType`` row or a value copied from one."""
+
+    @property
+    def sla_hours(self) -> int: ...
+
+    @property
+    def sla_unit(self) -> SlaUnit: ...
+
+    @property
+    def legal_clock(self) -> LegalClock: ...
 
 
 @dataclass(frozen=True)
@@ -15,7 +29,7 @@ class Deadlines:
     legal_due_at: datetime | None
 
 
-def deadlines_for(calendar: WorkingCalendar, ticket_type: TicketType, start: datetime) -> Deadlines:
+def deadlines_for(calendar: WorkingCalendar, ticket_type: SlaRule, start: datetime) -> Deadlines:
     """Internal SLA deadline from the type's hours (working or calendar), plus the legal clock.
 
     Working hours are counted on the Turkish working calendar (weekends, public holidays and

@@ -26,7 +26,7 @@ from models import (
     TicketType,
     TimelineAction,
 )
-from services import outbox, timeline
+from services import outbox, sla_clock, timeline
 from services.calendar_store import get_calendar
 from services.errors import InvalidField, InvalidTransition, MissingField, UnknownEntity
 from services.permissions import require_can_change, require_coordination
@@ -62,6 +62,7 @@ def _move(
         note=note,
         **data,
     )
+    sla_clock.on_status_change(session, actor, now, ticket, previous, target)
 
 
 def change_status(
@@ -227,18 +228,15 @@ def resolve_ticket(
 def reopen_ticket(
     session: Session, actor: StaffUser, now: datetime, ticket: Ticket, reason: str
 ) -> None:
-    """Reopen a resolved or closed ticket; the SLA clock starts again from ``now``."""
+    """Reopen a resolved or closed ticket; the SLA clock starts a new cycle from ``now``
+    (fresh ``due_at``, escalation level 0: services.sla_clock)."""
     require_can_change(actor, ticket)
     if not reason.strip():
         raise MissingField(
             "Yeniden açma nedeni gerekli.", "A reason for reopening is required.", field="reason"
         )
     _move(session, actor, now, ticket, TicketStatus.REOPENED, TimelineAction.REOPENED, reason)
-    ticket_type = session.get(TicketType, ticket.ticket_type_id)
-    if ticket_type is not None:
-        ticket.due_at = deadlines_for(get_calendar(session), ticket_type, now).due_at
     ticket.resolved_at = None
-    ticket.escalation_level = 0
     session.flush()
     reopenings = len(_events(session, ticket, TimelineAction.REOPENED))
     notify_citizen(
@@ -306,6 +304,7 @@ def reclassify_ticket(
     ticket.external_institution_id = route.external_institution_id
     ticket.due_at = deadlines.due_at
     ticket.legal_due_at = deadlines.legal_due_at
+    sla_clock.recompute_due(session, ticket, ticket_type)  # cycle start, pauses, re-arm
     ticket.updated_at = now
     timeline.record(
         session,
@@ -315,7 +314,7 @@ def reclassify_ticket(
         TimelineAction.ROUTED,
         previous_type_id=previous,
         ticket_type=ticket_type.code,
-        due_at=deadlines.due_at.isoformat(),
+        due_at=ticket.due_at.isoformat(),
     )
 
 

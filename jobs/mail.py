@@ -1,0 +1,15 @@
+"""Polling the info@ mailbox as an RQ job (issue 5, e-mail channel)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.runtime import runtime
+
+
+def poll_inbox() -> dict[str, Any]:
+    """One poll of the configured IMAP mailbox; each message is its own transaction."""
+    from messaging.email_cli import poll_once
+
+    report = poll_once(runtime().settings)
+    return dict(vars(report)) if hasattr(report, "__dict__") else {"report": repr(report)}

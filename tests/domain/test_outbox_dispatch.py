@@ -1,0 +1,192 @@
+"""Outbox leasing and settling (issue 5 item 3; R2.2, R3.4) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Language, Notification, NotificationChannel, OutboxStatus
+from services import outbox, outbox_dispatch
+
+
+def _queue(session: Session, now: datetime, n: int, prefix: str = "t") -> list[Notification]:
+    rows = [
+        outbox.enqueue(
+            session,
+            now,
+            key=f"{prefix}:{i}",
+            channel=NotificationChannel.SMS,
+            recipient=f"+90532000{i:04d}",
+            template="ticket_opened",
+            language=Language.TR,
+            payload={"reference_code": f"R{i}"},
+        )
+        for i in range(n)
+    ]
+    session.flush()
+    return rows
+
+
+def _pending_before(session: Session, now: datetime) -> None:
+    """Existing demo rows must not disturb counts: push them into the future."""
+    for row in session.scalars(select(Notification)):
+        row.available_at = now + timedelta(days=365)
+    session.flush()
+
+
+def test_claim_leases_due_rows_once_and_counts_an_attempt(session: Session, now: datetime) -> None:
+    _pending_before(session, now)
+    rows = _queue(session, now, 3)
+    first = outbox_dispatch.claim_due(session, now, limit=10)
+    assert sorted(first.claimed) == sorted(r.id for r in rows)
+    again = outbox_dispatch.claim_due(session, now + timedelta(seconds=30), limit=10)
+    assert again.claimed == []  # leased rows are not handed out twice while the lease runs
+    session.expire_all()
+    for r in rows:
+        assert r.status is OutboxStatus.SENDING
+        assert r.attempts == 1
+        assert r.available_at == now + outbox_dispatch.LEASE
+
+
+def test_claim_respects_limit_and_future_rows(session: Session, now: datetime) -> None:
+    _pending_before(session, now)
+    rows = _queue(session, now, 5)
+    rows[4].available_at = now + timedelta(minutes=5)
+    session.flush()
+    report = outbox_dispatch.claim_due(session, now, limit=2)
+    assert len(report.claimed) == 2
+    report = outbox_dispatch.claim_due(session, now, limit=10)
+    assert len(report.claimed) == 2  # the fifth is not due yet
+
+
+def test_expired_lease_is_handed_out_again_with_the_same_key(
+    session: Session, now: datetime
+) -> None:
+    _pending_before(session, now)
+    (row,) = _queue(session, now, 1)
+    outbox_dispatch.claim_due(session, now, limit=1)
+    later = now + outbox_dispatch.LEASE + timedelta(seconds=1)
+    report = outbox_dispatch.claim_due(session, later, limit=1)
+    assert report.claimed == [row.id]
+    session.expire_all()
+    assert row.attempts == 2 and row.idempotency_key == "t:0"
+
+
+def test_lease_expiring_with_no_attempts_left_goes_dead(session: Session, now: datetime) -> None:
+    _pending_before(session, now)
+    (row,) = _queue(session, now, 1)
+    moment = now
+    for _ in range(outbox_dispatch.MAX_ATTEMPTS):
+        assert outbox_dispatch.claim_due(session, moment, limit=1).claimed == [row.id]
+        moment += outbox_dispatch.LEASE + timedelta(seconds=1)
+    report = outbox_dispatch.claim_due(session, moment, limit=1)
+    assert report.claimed == [] and report.dead == [row.id]
+    session.expire_all()
+    assert row.status is OutboxStatus.DEAD
+    assert row.last_error == outbox_dispatch.LEASE_EXPIRED
+    assert [n.id for n in outbox_dispatch.dead_letters(session)][:1] == [row.id]
+
+
+def test_mark_sent_applies_once(session: Session, now: datetime) -> None:
+    _pending_before(session, now)
+    (row,) = _queue(session, now, 1)
+    outbox_dispatch.claim_due(session, now, limit=1)
+    assert outbox_dispatch.mark_sent(session, now, row.id, provider_message_id="p-1")
+    assert not outbox_dispatch.mark_sent(session, now, row.id, provider_message_id="p-2")
+    session.expire_all()
+    assert row.status is OutboxStatus.SENT
+    assert row.provider_message_id == "p-1" and row.sent_at == now
+    assert outbox_dispatch.leased(session, [row.id]) == []
+
+
+def test_retryable_failure_backs_off_then_dies(session: Session, now: datetime) -> None:
+    _pending_before(session, now)
+    (row,) = _queue(session, now, 1)
+    rng = random.Random(7)
+    moment = now
+    delays = []
+    for attempt in range(1, outbox_dispatch.MAX_ATTEMPTS + 1):
+        assert outbox_dispatch.claim_due(session, moment, limit=1).claimed == [row.id]
+        status = outbox_dispatch.mark_failed(
+            session, moment, row.id, error="timeout", retryable=True, rng=rng
+        )
+        session.expire_all()
+        if attempt < outbox_dispatch.MAX_ATTEMPTS:
+            assert status is OutboxStatus.FAILED
+            delays.append(row.available_at - moment)
+            moment = row.available_at
+        else:
+            assert status is OutboxStatus.DEAD
+    assert all(
+        b >= a * 1.3 or b >= outbox_dispatch.LAST_RETRY * 0.8 for a, b in itertools.pairwise(delays)
+    ), delays
+    assert delays[0] >= outbox_dispatch.FIRST_RETRY * 0.8
+    assert max(delays) <= outbox_dispatch.LAST_RETRY * 1.2
+    assert row.last_error == "timeout"
+
+
+def test_permanent_failure_goes_dead_at_once_and_can_be_requeued(
+    session: Session, now: datetime
+) -> None:
+    _pending_before(session, now)
+    (row,) = _queue(session, now, 1)
+    outbox_dispatch.claim_due(session, now, limit=1)
+    status = outbox_dispatch.mark_failed(
+        session, now, row.id, error="invalid number", retryable=False
+    )
+    assert status is OutboxStatus.DEAD
+    assert outbox_dispatch.claim_due(session, now + timedelta(days=1), limit=5).claimed == []
+    assert outbox_dispatch.requeue_dead(session, now, row.id)
+    assert not outbox_dispatch.requeue_dead(session, now, row.id)
+    assert outbox_dispatch.claim_due(session, now, limit=5).claimed == [row.id]
+
+
+def test_failure_of_a_settled_row_changes_nothing(session: Session, now: datetime) -> None:
+    _pending_before(session, now)
+    (row,) = _queue(session, now, 1)
+    outbox_dispatch.claim_due(session, now, limit=1)
+    outbox_dispatch.mark_sent(session, now, row.id, provider_message_id="p")
+    assert outbox_dispatch.mark_failed(session, now, row.id, error="x", retryable=True) is None
+    session.expire_all()
+    assert row.status is OutboxStatus.SENT
+
+
+def test_backlog_counts(session: Session, now: datetime) -> None:
+    _pending_before(session, now)
+    _queue(session, now, 4)
+    counts = outbox_dispatch.backlog(session, now)
+    assert counts["due"] == 4
+    assert counts["pending"] >= 4
+
+
+def test_release_hands_rows_back_without_counting_the_attempt(
+    session: Session, now: datetime
+) -> None:
+    _pending_before(session, now)
+    rows = _queue(session, now, 2)
+    outbox_dispatch.claim_due(session, now, limit=5)
+    later = now + timedelta(seconds=70)
+    assert outbox_dispatch.release(session, later, [r.id for r in rows]) == 2
+    session.expire_all()
+    assert all(r.status is OutboxStatus.PENDING and r.attempts == 0 for r in rows)
+    assert all(r.available_at == later for r in rows)
+    assert sorted(outbox_dispatch.claim_due(session, later, limit=5).claimed) == sorted(
+        r.id for r in rows
+    )
+
+
+def test_mark_sent_many_settles_only_leased_rows(session: Session, now: datetime) -> None:
+    _pending_before(session, now)
+    rows = _queue(session, now, 3)
+    outbox_dispatch.claim_due(session, now, limit=2)  # rows[0], rows[1] leased
+    outbox_dispatch.mark_sent_many(
+        session, now, [(rows[0].id, "p0"), (rows[1].id, "p1"), (rows[2].id, "p2")]
+    )
+    session.expire_all()
+    assert [r.status for r in rows] == [OutboxStatus.SENT, OutboxStatus.SENT, OutboxStatus.PENDING]
+    assert [r.provider_message_id for r in rows] == ["p0", "p1", None]
+    assert rows[0].sent_at == now
