@@ -25,13 +25,15 @@ Keying rules (engineering.md §3):
 
 from __future__ import annotations
 
+import functools
 import re
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from ami_listener.framing import AmiEvent, chanvar_key
+from ami_listener.framing import AmiEvent
+from ami_listener.framing import chanvar_key as _chanvar_key
 from services.call_records import (
     Abandoned,
     AgentAnswered,
@@ -62,12 +64,25 @@ DETAIL_VARS = (
 )
 
 
+# Keys of the channel variables the tracker reads, per header prefix ("", "Transferee", ...):
+# built once instead of formatted for every event.
+chanvar_key = functools.cache(_chanvar_key)
+
+
+@functools.cache
+def _detail_keys(prefix: str) -> tuple[tuple[str, str], ...]:
+    return tuple((name, chanvar_key(name, prefix)) for name in DETAIL_VARS)
+
+
 @dataclass(frozen=True)
 class TrackerConfig:
     # Caller IDs of staff extensions (consultation legs, internal calls), not citizens.
     internal_caller: re.Pattern[str] = re.compile(r"^\d{2,6}$")
     max_calls: int = 20_000  # calls kept in memory; the oldest finished ones go first
     max_held_facts: int = 50  # per internal call
+    # A call's Linkedid stays mapped this many hang-ups after its inbound leg hung up (events
+    # of its other legs that carry no CALL_ID may still follow), then it is dropped.
+    linked_linger: int = 500
 
 
 @dataclass
@@ -94,6 +109,7 @@ class _Call:
     join: QueueJoined | None = None
     answer: AgentAnswered | None = None
     held: list[CallFact] = field(default_factory=list)
+    linked: list[str] = field(default_factory=list)  # Linkedids mapped to this call
 
 
 def interface_of(channel: str | None) -> str | None:
@@ -136,6 +152,7 @@ class CallTracker:
         self._uid_call: dict[str, str] = {}
         self._linked_call: dict[str, str] = {}
         self._born: dict[str, datetime] = {}
+        self._hung_up: deque[str] = deque()  # calls whose inbound leg hung up, oldest first
 
     # -- public -----------------------------------------------------------------------------
 
@@ -227,13 +244,29 @@ class CallTracker:
         while len(self._calls) > self.config.max_calls:
             victim = next((cid for cid, c in self._calls.items() if c.ended), None)
             victim = victim or next(iter(self._calls))
-            del self._calls[victim]
+            self._forget_links(self._calls.pop(victim))
+
+    def _forget_links(self, call: _Call) -> None:
+        for linked in call.linked:
+            if self._linked_call.get(linked) == call.call_id:
+                del self._linked_call[linked]
+        call.linked.clear()
+
+    def _linger(self, call: _Call) -> None:
+        """The inbound leg hung up: its Linkedid goes after ``linked_linger`` more hang-ups."""
+        self._hung_up.append(call.call_id)
+        while len(self._hung_up) > self.config.linked_linger:
+            old = self._calls.get(self._hung_up.popleft())
+            if old is not None and old.ended:
+                self._forget_links(old)
 
     def _inbound_leg(
         self, call: _Call, event: AmiEvent, prefix: str, at: datetime, out: list[CallFact]
     ) -> None:
-        if linked := event.get(f"{prefix}Linkedid"):
-            self._linked_call.setdefault(linked, call.call_id)
+        linked = event.get(f"{prefix}Linkedid")
+        if linked and linked not in self._linked_call:
+            self._linked_call[linked] = call.call_id
+            call.linked.append(linked)
         if not call.caller_seen:
             call.caller_seen = True
             caller = _clean(event.get(f"{prefix}CallerIDNum"))
@@ -256,9 +289,9 @@ class CallTracker:
                 out,
             )
         changed = {}
-        for name in DETAIL_VARS:
-            value = _clean(event.get(chanvar_key(name, prefix)))
-            if value and call.details.get(name) != value:
+        for name, key in _detail_keys(prefix):
+            value = event.get(key)
+            if value and (value := _clean(value)) and call.details.get(name) != value:
                 changed[name] = value
         if recording := _clean(event.get(chanvar_key(cv.RECORDING_PATH, prefix))):
             call.recording = recording
@@ -475,7 +508,9 @@ class CallTracker:
             self._uid_call.pop(uid, None)
             return
         self._emit(call, CallEnded(call.call_id, at, _clean(event.get("Cause-txt"))), out)
-        call.ended = True
+        if not call.ended:
+            call.ended = True
+            self._linger(call)
         call.held.clear()
         self._calls.move_to_end(call.call_id, last=False)  # first in line for eviction
         self._uid_call.pop(uid, None)

@@ -38,6 +38,13 @@ def ami_listener() -> None:
 @click.option("--ping-interval", default=10.0, show_default=True, help="Watchdog ping (s).")
 @click.option("--ping-timeout", default=5.0, show_default=True, help="Ping answer limit (s).")
 @click.option("--backoff-cap", default=30.0, show_default=True, help="Max reconnect delay (s).")
+@click.option(
+    "--ticket-workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Processes opening the tickets of answered calls (0: a thread of the listener; "
+    "default 1 on PostgreSQL, 0 on SQLite).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context
 def run(
@@ -48,6 +55,7 @@ def run(
     ping_interval: float,
     ping_timeout: float,
     backoff_cap: float,
+    ticket_workers: int | None,
     verbose: bool,
 ) -> None:
     """Run the listener until SIGINT/SIGTERM (reconnects by itself)."""
@@ -68,6 +76,7 @@ def run(
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
         backoff_cap=backoff_cap,
+        ticket_workers=ticket_workers,
     )
     asyncio.run(run_listener(settings, resolved, options))
 

@@ -1,7 +1,9 @@
-"""Wiring of the listener daemon: AMI client -> tracker -> writer -> database / Redis.
+"""Wiring of the listener daemon: AMI client -> tracker -> writer -> ticket stage -> Redis.
 
 ``run_listener`` is what ``acikkapi ami-listener run`` calls. The event callback is synchronous
-and cheap (parse, track, enqueue); everything slow happens in the writer.
+and cheap (parse, track, enqueue); everything slow happens in the writer (call records, a
+worker thread) and the ticket stage (tickets of answered calls and their screen pops: a worker
+process on PostgreSQL, a thread on SQLite), each with its own transactions.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ami_listener.liveness import Backoff, Watchdog
 from ami_listener.queue_log import QueueLogReader
 from ami_listener.reconcile import reconcile
 from ami_listener.screenpop import ScreenPopPublisher
+from ami_listener.tickets import TicketStage
 from ami_listener.writer import FactWriter
 from telephony.asterisk import detect_layout
 from telephony.secrets import load_secrets
@@ -61,6 +64,8 @@ class ListenerOptions:
     ping_timeout: float = 5.0
     backoff_cap: float = 30.0
     action_timeout: float = 5.0
+    # Ticket stage: None = 1 worker process on PostgreSQL, 0 (a worker thread) on SQLite.
+    ticket_workers: int | None = None
 
 
 class Listener:
@@ -80,7 +85,16 @@ class Listener:
         self.engine = engine_from_settings(settings)
         factory = make_session_factory(self.engine)
         self.publisher = ScreenPopPublisher(settings.redis_url)
-        self.writer = FactWriter(lambda: unit_of_work(factory), self.publisher)
+        workers = self.options.ticket_workers
+        if workers is None:
+            workers = 0 if settings.is_sqlite else 1
+        self.tickets = TicketStage(
+            lambda: unit_of_work(factory),
+            self.publisher,
+            workers=workers,
+            database_url=settings.database_url,
+        )
+        self.writer = FactWriter(lambda: unit_of_work(factory), tickets=self.tickets)
         layout = detect_layout(settings)  # private root or system Asterisk (asks once)
         self.queue_log = QueueLogReader(
             layout.log_dir / "queue_log", queue_log_state_path(settings)
@@ -120,14 +134,20 @@ class Listener:
         log.info("reconciled after login: %s", report)
 
     async def run(self, stop: asyncio.Event) -> None:
+        tickets_stop = asyncio.Event()  # after the writer: it hands over until its last batch
+        tickets_task = asyncio.create_task(self.tickets.run(tickets_stop), name="ami-tickets")
         writer_task = asyncio.create_task(self.writer.run(stop), name="ami-writer")
         try:
             await self.client.run(stop)
         finally:
             stop.set()
-            await writer_task
-            await self.publisher.close()
-            self.engine.dispose()
+            try:
+                await writer_task
+            finally:
+                tickets_stop.set()
+                await tickets_task
+                await self.publisher.close()
+                self.engine.dispose()
 
 
 async def run_listener(

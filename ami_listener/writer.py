@@ -1,10 +1,22 @@
-"""The single database writer: facts in order, short transactions, never on the event loop.
+"""The single call-record writer: facts in order, short transactions, never on the event loop.
 
 The AMI read path only appends to an in-memory queue (``submit`` never blocks, so Asterisk's
 100 ms ``writetimeout`` is never hit because of the database). One writer task takes what has
-accumulated (up to ``batch_max`` items), applies it in **one** short transaction in a worker
-thread (``asyncio.to_thread``) and, after the commit, publishes the screen pops it produced.
-One writer means facts are applied in arrival order, so per-call order is kept.
+accumulated (up to ``batch_max`` items) and applies it in **one** short transaction in a
+worker thread (``asyncio.to_thread``): the batch's records, agents, citizens and callback
+tasks are loaded with one query each (:func:`services.call_records.preload_batch`), the facts
+are applied without autoflush, and the changes go out in the commit's single flush. One
+writer means facts are applied in arrival order, so per-call order is kept.
+
+Tickets of answered calls (:class:`~services.call_records.TicketDue`) take one of two paths:
+
+- with a ticket stage (``tickets``, the daemon: :class:`ami_listener.tickets.TicketStage`)
+  they are handed over after the commit. The answered record without a ticket was committed
+  first, so nothing is lost if the process dies before the stage gets to it; the stage
+  opens the ticket in its own transaction and publishes the screen pop, and call-record
+  facts are never queued behind ``open_ticket``;
+- without one (replays, tests) they are opened at the end of the same transaction and the
+  writer publishes the screen pops after the commit.
 
 Failure policy: a lost database connection keeps the batch and retries with backoff; any other
 error re-runs the batch one fact per transaction so a single bad fact (logged, counted) cannot
@@ -18,9 +30,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -29,9 +41,11 @@ from ami_listener.screenpop import ScreenPopPublisher
 from services.call_records import (
     CallFact,
     ScreenPop,
+    TicketDue,
     apply_fact,
     close_vanished_calls,
-    preload_records,
+    open_call_tickets,
+    preload_batch,
 )
 
 log = logging.getLogger(__name__)
@@ -39,6 +53,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Transaction = Callable[[], AbstractContextManager[Session]]
 Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+class TicketSink(Protocol):
+    """Where answered calls go after their records are committed (the ticket stage)."""
+
+    def submit(self, due: TicketDue) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -67,9 +87,17 @@ class WriterStats:
     dropped: int = 0
     db_retries: int = 0
     screen_pops: int = 0
+    tickets_handed_over: int = 0
 
 
-async def _to_thread(fn: Callable[[], Any]) -> Any:
+@dataclass
+class _Applied:
+    pops: list[ScreenPop] = field(default_factory=list)
+    dues: list[TicketDue] = field(default_factory=list)
+
+
+async def run_in_thread(fn: Callable[[], Any]) -> Any:
+    """The default offload: the blocking database work of a batch runs in a worker thread."""
     return await asyncio.to_thread(fn)
 
 
@@ -79,8 +107,9 @@ class FactWriter:
         transaction: Transaction,
         publisher: ScreenPopPublisher | None = None,
         *,
+        tickets: TicketSink | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        offload: Offload = _to_thread,
+        offload: Offload = run_in_thread,
         batch_max: int = 500,
         queue_max: int = 200_000,
         flush_interval: float = 5.0,
@@ -88,6 +117,7 @@ class FactWriter:
     ) -> None:
         self.transaction = transaction
         self.publisher = publisher
+        self.tickets = tickets
         self.clock = clock
         self.offload = offload
         self.batch_max = batch_max
@@ -140,7 +170,7 @@ class FactWriter:
         delay = 0.5
         while True:
             try:
-                pops: list[ScreenPop] = await self.offload(lambda: self._apply(batch))
+                applied: _Applied = await self.offload(lambda: self._apply(batch))
                 break
             except OperationalError as exc:  # connection lost, database locked: try again
                 self.stats.db_retries += 1
@@ -149,54 +179,77 @@ class FactWriter:
                 delay = min(self.retry_cap, delay * 2)
             except Exception:
                 log.exception("batch of %d failed; applying one by one", len(batch))
-                pops = await self.offload(lambda: self._apply_one_by_one(batch))
+                applied = await self.offload(lambda: self._apply_one_by_one(batch))
                 break
         self.stats.batches += 1
+        if self.tickets is not None:
+            for due in applied.dues:  # committed: the ticket stage may start on them
+                self.stats.tickets_handed_over += 1
+                self.tickets.submit(due)
         if self.publisher is not None:
-            for pop in pops:
+            for pop in applied.pops:
                 self.stats.screen_pops += 1
                 await self.publisher.publish(pop)
 
-    def _apply(self, batch: list[WriterItem]) -> list[ScreenPop]:
+    def _apply(self, batch: list[WriterItem]) -> _Applied:
         """Worker thread: one transaction for the whole batch; checkpoints after commit."""
-        pops: list[ScreenPop] = []
+        applied = _Applied()
         checkpoints: list[Checkpoint] = []
         now = self.clock()
         with self.transaction() as session:
-            preload_records(session, [i.call_id for i in batch if isinstance(i, CallFact)])
-            for item in batch:
-                if isinstance(item, Checkpoint):
-                    checkpoints.append(item)
-                    continue
-                self._apply_item(session, now, item, pops)
+            with session.no_autoflush:  # one flush, at commit
+                facts = [i for i in batch if not isinstance(i, Checkpoint | CloseVanished)]
+                preload_batch(session, facts)
+                for item in batch:
+                    if isinstance(item, Checkpoint):
+                        checkpoints.append(item)
+                        continue
+                    self._apply_item(session, now, item, applied)
+            self._inline_tickets(session, now, applied)
         for checkpoint in checkpoints:
             checkpoint.callback()
-        return pops
+        return applied
 
     def _apply_item(
-        self, session: Session, now: datetime, item: WriterItem, pops: list[ScreenPop]
+        self, session: Session, now: datetime, item: WriterItem, applied: _Applied
     ) -> None:
         if isinstance(item, CloseVanished):
+            session.flush()  # records created earlier in this batch are candidates too
             close_vanished_calls(session, item.live_call_ids, item.at)
             return
         if isinstance(item, Checkpoint):
             return
         result = apply_fact(session, now, item)
         self.stats.facts += 1
-        if result.screen_pop is not None:
-            pops.append(result.screen_pop)
+        if result.ticket_due is not None:
+            applied.dues.append(result.ticket_due)
 
-    def _apply_one_by_one(self, batch: list[WriterItem]) -> list[ScreenPop]:
-        pops: list[ScreenPop] = []
+    def _inline_tickets(self, session: Session, now: datetime, applied: _Applied) -> None:
+        """Without a ticket stage: open the batch's tickets in its own transaction."""
+        if self.tickets is not None or not applied.dues:
+            return
+        done = open_call_tickets(
+            session, now, applied.dues, citizen_cards=self.publisher is not None
+        )
+        applied.pops.extend(done.screen_pops)
+        applied.dues.clear()
+
+    def _apply_one_by_one(self, batch: list[WriterItem]) -> _Applied:
+        applied = _Applied()
         now = self.clock()
         for item in batch:
             if isinstance(item, Checkpoint):
                 item.callback()
                 continue
+            one = _Applied()
             try:
                 with self.transaction() as session:
-                    self._apply_item(session, now, item, pops)
+                    self._apply_item(session, now, item, one)
+                    self._inline_tickets(session, now, one)
             except Exception:
                 self.stats.failed_facts += 1
                 log.exception("fact could not be applied, skipped: %r", item)
-        return pops
+                continue
+            applied.pops.extend(one.pops)
+            applied.dues.extend(one.dues)
+        return applied

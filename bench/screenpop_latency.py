@@ -3,9 +3,11 @@
 Answered calls (copies of ``answered_queue_call`` and ``english_queue_call`` with fresh ids,
 numbers and times, see ``listener_ingest.py``) are fed one call at a time at a steady rate
 through the daemon's own pipeline: ``BoundedAMIProtocol.data_received`` -> ``Listener.on_event``
--> ``CallTracker`` -> ``FactWriter`` (batching, ``asyncio.to_thread``, one transaction per
-batch, ``open_ticket`` for the answer) -> ``ScreenPopPublisher`` -> the real Redis on
-127.0.0.1:6379. A subscriber in a separate process ``PSUBSCRIBE``s to the agent channels.
+-> ``CallTracker`` -> ``FactWriter`` (batching, worker thread, one transaction per batch: the
+answer is committed without its ticket) -> ``TicketStage`` (``open_ticket`` for the answer in
+its own transaction, in a worker thread or a worker process) -> ``ScreenPopPublisher`` (the
+pop carries ticket, reference code and citizen card) -> the real Redis on 127.0.0.1:6379. A
+subscriber in a separate process ``PSUBSCRIBE``s to the agent channels.
 
 Each call is compressed in time: its frames before ``AgentConnect`` are handed over at its start,
 the ``AgentConnect`` frame ``--connect-delay`` s later (latency clock starts just before
@@ -135,44 +137,66 @@ def make_calls(generator: li.Generator, n: int, start: float) -> list[dict[str, 
 
 
 async def run_scenario(
-    args: argparse.Namespace, url: str, calls: list[dict[str, Any]], rate: float, batch: int | None
+    args: argparse.Namespace,
+    url: str,
+    calls: list[dict[str, Any]],
+    rate: float,
+    batch: int | None,
+    workers: int,
 ) -> dict[str, Any]:
     from ami_listener.client import BoundedAMIProtocol
-    from ami_listener.daemon import Listener
+    from ami_listener.daemon import Listener, ListenerOptions
 
-    listener = Listener(li.bench_settings(url, args.redis_url), "not-used")
-    writer = listener.writer
+    options = ListenerOptions(ticket_workers=workers)
+    listener = Listener(li.bench_settings(url, args.redis_url), "not-used", options)
+    writer, tickets = listener.writer, listener.tickets
     default_batch = writer.batch_max
     if batch is not None:
         writer.batch_max = batch
     marks: dict[str, dict[str, float]] = defaultdict(dict)
     batch_sizes: list[int] = []
-    applied = [0.0]
+    ticket_batches: list[int] = []
+    applied = [0.0, 0.0]  # writer, ticket stage: seconds inside batches
     original_apply = writer._apply
+    original_open = tickets._open
     original_publish = listener.publisher.publish
 
     def timed_apply(items: list[Any]) -> Any:
         t0 = time.monotonic()
-        pops = original_apply(items)
+        result = original_apply(items)
         t1 = time.monotonic()
         batch_sizes.append(len(items))
         applied[0] += t1 - t0
-        for pop in pops:
-            marks[pop.call_id]["apply_start"] = t0
-            marks[pop.call_id]["committed"] = t1
-        return pops
+        for due in result.dues:
+            marks[due.call_id]["apply_start"] = t0
+            marks[due.call_id]["committed"] = t1
+        return result
+
+    async def timed_open(dues: list[Any]) -> Any:
+        t0 = time.monotonic()
+        result = await original_open(dues)
+        t1 = time.monotonic()
+        ticket_batches.append(len(dues))
+        applied[1] += t1 - t0
+        for due in dues:
+            marks[due.call_id]["ticket_start"] = t0
+            marks[due.call_id]["ticket_done"] = t1
+        return result
 
     async def timed_publish(pop: Any) -> bool:
         marks[pop.call_id]["publish"] = time.monotonic()
         return await original_publish(pop)
 
     writer._apply = timed_apply  # type: ignore[method-assign]
+    tickets._open = timed_open  # type: ignore[method-assign]
     listener.publisher.publish = timed_publish  # type: ignore[method-assign]
 
     protocol = BoundedAMIProtocol(listener.on_event, None, listener.options.max_frame)
     protocol.connection_made(li._NullTransport())
     protocol.data_received(li.BANNER)
-    stop = asyncio.Event()
+    stop, tickets_stop = asyncio.Event(), asyncio.Event()
+    await asyncio.to_thread(tickets.start_workers)
+    tickets_task = asyncio.create_task(tickets.run(tickets_stop))
     writer_task = asyncio.create_task(writer.run(stop))
 
     # warm-up: connections, statement caches, first ticket (not measured)
@@ -180,9 +204,11 @@ async def run_scenario(
     for call in warm:
         protocol.data_received(call["pre"] + call["connect"] + call["post"])
     await writer.drain()
+    await tickets.drain()
     measured = calls[args.warmup :]
     batch_sizes.clear()
-    applied[0] = 0.0
+    ticket_batches.clear()
+    applied[:] = [0.0, 0.0]
 
     sent: dict[str, float] = {}
     loop = asyncio.get_running_loop()
@@ -205,11 +231,14 @@ async def run_scenario(
     wall0 = time.monotonic()
     await asyncio.gather(*(one(k, c) for k, c in enumerate(measured)))
     await writer.drain()
+    await tickets.drain()
     wall = time.monotonic() - wall0
     cpu = time.process_time() - cpu0
     load_after = os.getloadavg()
     stop.set()
     await writer_task
+    tickets_stop.set()
+    await tickets_task
     await asyncio.sleep(0.5)
     await listener.publisher.close()
     listener.engine.dispose()
@@ -217,11 +246,14 @@ async def run_scenario(
         "rate": rate,
         "batch_max": writer.batch_max,
         "default_batch": default_batch,
+        "workers": tickets.workers,
         "sent": sent,
         "marks": dict(marks),
         "batches": batch_sizes,
+        "ticket_batches": ticket_batches,
         "wall": wall,
         "apply_seconds": applied[0],
+        "ticket_seconds": applied[1],
         "cpu": cpu,
         "lag_p99_ms": percentile(lag, 99) * 1000,
         "load_before": load_before,
@@ -232,7 +264,9 @@ async def run_scenario(
     }
 
 
-def measure(args: argparse.Namespace, url: str, rate: float, batch: int | None) -> dict[str, Any]:
+def measure(
+    args: argparse.Namespace, url: str, rate: float, batch: int | None, workers: int
+) -> dict[str, Any]:
     li.reset_database(url)
     n = args.warmup + round(rate * args.seconds)
     generator = li.Generator(
@@ -246,9 +280,10 @@ def measure(args: argparse.Namespace, url: str, rate: float, batch: int | None) 
     proc.start()
     if not ready.wait(30):
         raise SystemExit("subscriber did not start")
-    label = f"{rate:g} calls/s, batch_max {'default' if batch is None else batch}"
+    where = f"{workers} ticket process{'es' if workers > 1 else ''}" if workers else "ticket thread"
+    label = f"{rate:g} calls/s, {where}" + (f", writer batch_max {batch}" if batch else "")
     log(f"{label}: {n - args.warmup} calls over {args.seconds:g} s ...")
-    result = asyncio.run(run_scenario(args, url, calls, rate, batch))
+    result = asyncio.run(run_scenario(args, url, calls, rate, batch, workers))
     import redis
 
     time.sleep(0.5)
@@ -264,13 +299,11 @@ def measure(args: argparse.Namespace, url: str, rate: float, batch: int | None) 
             continue
         lat.append((got[cid] - t_sent) * 1000)
         m = result["marks"].get(cid, {})
-        if {"apply_start", "committed", "publish"} <= m.keys():
-            stages["queued (connect -> batch start)"].append((m["apply_start"] - t_sent) * 1000)
-            stages["transaction (batch start -> commit)"].append(
-                (m["committed"] - m["apply_start"]) * 1000
-            )
-            stages["after commit -> publish call"].append((m["publish"] - m["committed"]) * 1000)
-            stages["publish call -> received"].append((got[cid] - m["publish"]) * 1000)
+        if {"apply_start", "committed", "ticket_start", "ticket_done", "publish"} <= m.keys():
+            for key, (a, b) in STAGES.items():
+                end = got[cid] if b == "received" else m[b]
+                start = t_sent if a == "sent" else m[a]
+                stages[key].append((end - start) * 1000)
     result.update(
         label=label,
         n=len(result["sent"]),
@@ -281,9 +314,20 @@ def measure(args: argparse.Namespace, url: str, rate: float, batch: int | None) 
     log(
         f"  p50 {percentile(lat, 50):.1f} ms, p99 {percentile(lat, 99):.1f} ms, "
         f"max {max(lat, default=float('nan')):.1f} ms, missing {missing}, "
-        f"mean batch {statistics.mean(result['batches'] or [0]):.1f}"
+        f"mean batch {statistics.mean(result['batches'] or [0]):.1f}, ticket batch "
+        f"{statistics.mean(result['ticket_batches'] or [0]):.1f}"
     )
     return result
+
+
+STAGES = {  # stage name -> (from mark, to mark); consecutive, so they add up to the latency
+    "connect → writer batch starts": ("sent", "apply_start"),
+    "record transaction (answer, no ticket)": ("apply_start", "committed"),
+    "commit → ticket batch starts": ("committed", "ticket_start"),
+    "ticket transaction (`open_ticket`, card)": ("ticket_start", "ticket_done"),
+    "→ publish call": ("ticket_done", "publish"),
+    "publish → received": ("publish", "received"),
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,17 +354,18 @@ def render(args: argparse.Namespace, runs: list[dict[str, Any]], db: str, starte
         f"process receives the pop on `…:screenpop:<agent_id>`.",
         "",
         "| Scenario | calls | received | p50 ms | p95 ms | p99 ms | max ms | mean batch "
-        "| writer busy | load avg 1 min (before → after) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "(writer / tickets) | writer busy | ticket stage busy | load avg 1 min (before → after) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         lat = r["latency"]
         mean_batch = statistics.mean(r["batches"]) if r["batches"] else 0
-        busy = r.get("busy", float("nan"))
+        mean_tickets = statistics.mean(r["ticket_batches"]) if r["ticket_batches"] else 0
         lines.append(
             f"| {r['label']} | {r['n']} | {r['n'] - r['missing']} | {f(percentile(lat, 50))} "
             f"| {f(percentile(lat, 95))} | **{f(percentile(lat, 99))}** "
-            f"| {f(max(lat, default=float('nan')))} | {mean_batch:.1f} | {busy:.0%} "
+            f"| {f(max(lat, default=float('nan')))} | {mean_batch:.1f} / {mean_tickets:.1f} "
+            f"| {r['busy']:.0%} | {r['ticket_busy']:.0%} "
             f"| {r['load_before'][0]:.2f} → {r['load_after'][0]:.2f} |"
         )
     lines += [
@@ -328,18 +373,12 @@ def render(args: argparse.Namespace, runs: list[dict[str, Any]], db: str, starte
         "Where the time goes (p50 / p99 ms per stage; the stages of one call add up to its "
         "latency):",
         "",
-        "| Scenario | queued until its batch starts | batch transaction to commit "
-        "| commit → publish call | publish → received |",
-        "|---|---:|---:|---:|---:|",
+        "| Scenario | " + " | ".join(STAGES) + " |",
+        "|---|" + "---:|" * len(STAGES),
     ]
     for r in runs:
         cells = []
-        for key in (
-            "queued (connect -> batch start)",
-            "transaction (batch start -> commit)",
-            "after commit -> publish call",
-            "publish call -> received",
-        ):
+        for key in STAGES:
             v = r["stages"].get(key, [])
             cells.append(f"{f(percentile(v, 50))} / {f(percentile(v, 99))}")
         lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
@@ -352,7 +391,7 @@ def render(args: argparse.Namespace, runs: list[dict[str, Any]], db: str, starte
         "",
         "```sh",
         f".venv/bin/python bench/screenpop_latency.py --rates {rates} --seconds "
-        f"{args.seconds:g} --write-docs",
+        f"{args.seconds:g} --ticket-workers {args.ticket_workers_text} --write-docs",
         "```",
         "",
     ]
@@ -363,7 +402,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="5,20", help="calls per second, comma-separated")
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--batches", default="default,1", help="writer batch_max values")
+    parser.add_argument("--batches", default="default", help="writer batch_max values")
+    parser.add_argument(
+        "--ticket-workers", default="0,1", help="ticket stage processes per scenario (0: thread)"
+    )
     parser.add_argument("--connect-delay", type=float, default=0.5)
     parser.add_argument("--end-delay", type=float, default=1.5)
     parser.add_argument("--warmup", type=int, default=20)
@@ -376,6 +418,8 @@ def main() -> None:
     args = parser.parse_args()
     args.rates = [float(x) for x in args.rates.split(",")]
     batches = [None if b == "default" else int(b) for b in args.batches.split(",")]
+    args.ticket_workers_text = args.ticket_workers
+    workers_list = [int(w) for w in args.ticket_workers.split(",")]
     url = f"sqlite:///{li.SQLITE_PATH}" if args.sqlite else (args.url or li.DEFAULT_URL)
     ensure_redis(args.redis_url)
     import redis
@@ -386,9 +430,11 @@ def main() -> None:
     runs = []
     for rate in args.rates:
         for batch in batches:
-            run = measure(args, url, rate, batch)
-            run["busy"] = run["apply_seconds"] / max(run["wall"], 1e-9)
-            runs.append(run)
+            for workers in workers_list:
+                run = measure(args, url, rate, batch, workers)
+                run["busy"] = run["apply_seconds"] / max(run["wall"], 1e-9)
+                run["ticket_busy"] = run["ticket_seconds"] / max(run["wall"], 1e-9)
+                runs.append(run)
     db = li.db_description(url)
     content = render(args, runs, db, started)
     print(content)

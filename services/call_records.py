@@ -1,4 +1,4 @@
-"""Call records from normalised call facts (R1.2, R4.2, R4.4, R4.6, R5.3).
+"""Call records from normalised call facts (R1.2, R4.2, R4.3, R4.4, R4.6, R5.3).
 
 The AMI listener turns Asterisk events into the small *facts* defined here (one inbound
 conversation = one ``call_id``) and applies them with :func:`apply_fact` inside a transaction
@@ -9,33 +9,45 @@ Guarantees of :func:`apply_fact` (all within the caller's transaction; nothing i
 - **Idempotent**: applying a fact stream a second time leaves every row as it was. Times move
   only monotonically (``started_at``/``entered_at``/``answered_at`` keep the earliest value,
   ``ended_at`` the latest), the outcome only moves up :data:`OUTCOME_RANK`, transfer-chain
-  entries are de-duplicated, ``updated_at`` is the latest event time (never the wall clock),
-  tickets go through the idempotent ``(channel, external_ref)`` of the one intake path and
-  callback tasks are unique per ``(call_id, reason)``.
+  entries are de-duplicated, ``updated_at`` is the latest event time (never the wall clock)
+  and callback tasks are unique per ``(call_id, reason)``.
 - **Order tolerant**: facts that arrive late (``queue_log`` reconciliation after a restart)
   complete a record without undoing what live events already wrote.
-- When an agent answers (:class:`AgentAnswered`) the ticket is opened or attached through
-  :func:`services.intake.open_ticket` (channel phone, or switchboard for calls that came
-  through the switchboard; received by the agent whose ``sip_extension`` matches the agent
-  interface, else by ``system.ami``; ``external_ref`` = call id) and the record is linked to
-  the ticket and its citizen. A ticket that intake refuses leaves the record intact with a note.
+- **Durable first for tickets**: an answer (:class:`AgentAnswered`) is written to the record
+  (``answered_at``, agent) and :func:`apply_fact` returns a :class:`TicketDue`; the ticket
+  is opened by :func:`open_call_tickets`, in the same transaction or a later one. Until then
+  the record itself (answered, no ticket, no refusal note) is the durable "ticket to open":
+  :func:`calls_awaiting_ticket` finds it again after a crash.
 - An abandoned call becomes one :class:`~models.CallbackTask` (reason ``abandoned``) when the
   caller's number is usable; a withheld or invalid number gets no task and the record's
   ``note`` says why.
+
+Guarantees of :func:`open_call_tickets`: the ticket of an answered call is opened or
+attached through the one intake path, :func:`services.intake.open_ticket` (channel phone, or
+switchboard for calls that came through the switchboard; received by the agent whose
+``sip_extension`` matches the agent interface, else by ``system.ami``; ``external_ref`` = call
+id, so a repeat changes nothing); the record is linked to the ticket and its citizen. A
+ticket that intake refuses leaves the record intact with a ``no ticket: …`` note and is not
+tried again. The screen pop of a first answer carries the ticket and the citizen card.
+
+For speed, a writer applying a batch calls :func:`preload_batch` first (one query each for
+the batch's records, agents, citizens and callback tasks) and applies the facts under
+``Session.no_autoflush``, so a batch costs a handful of statements plus one flush.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models import (
+    OPEN_STATUSES,
     CallbackReason,
     CallbackStatus,
     CallbackTask,
@@ -46,6 +58,7 @@ from models import (
     Language,
     StaffUser,
     Ticket,
+    TicketType,
 )
 from services.actors import system_actor
 from services.errors import DomainError
@@ -196,8 +209,64 @@ CallFact = (
 
 
 @dataclass(frozen=True)
+class TicketDue:
+    """An answered call whose ticket is still to be opened (see :func:`open_call_tickets`).
+
+    The record itself is the durable form of this value; the object only carries what the
+    screen pop needs: ``screen_pop`` is true for the first answer of a call that had not
+    ended when the answer was applied (a replay or a late reconciliation pops no screen).
+    """
+
+    call_id: str
+    screen_pop: bool = False
+    agent_interface: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecentTicket:
+    reference_code: str | None
+    ticket_type: str
+    status: str
+    received_at: datetime
+
+    def as_message(self) -> dict[str, Any]:
+        return {
+            "reference_code": self.reference_code,
+            "ticket_type": self.ticket_type,
+            "status": self.status,
+            "received_at": self.received_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class CitizenCard:
+    """The citizen as the agent sees them on answer (R4.3): no TC number on the wire."""
+
+    citizen_id: int
+    name: str | None
+    language: str
+    special_groups: tuple[str, ...]
+    open_tickets: int
+    recent_tickets: tuple[RecentTicket, ...]
+
+    def as_message(self) -> dict[str, Any]:
+        return {
+            "citizen_id": self.citizen_id,
+            "name": self.name,
+            "language": self.language,
+            "special_groups": list(self.special_groups),
+            "open_tickets": self.open_tickets,
+            "recent_tickets": [t.as_message() for t in self.recent_tickets],
+        }
+
+
+RECENT_TICKETS = 5  # tickets on the citizen card, newest first
+
+
+@dataclass(frozen=True)
 class ScreenPop:
-    """What the agent console needs the moment an agent answers (published after commit)."""
+    """What the agent console needs when an agent answers (published after the ticket commit)."""
 
     call_id: str
     agent_id: int | None
@@ -208,6 +277,7 @@ class ScreenPop:
     ticket_id: int | None
     reference_code: str | None
     at: datetime
+    citizen: CitizenCard | None = None
 
     def as_message(self) -> dict[str, Any]:
         return {
@@ -221,13 +291,14 @@ class ScreenPop:
             "ticket_id": self.ticket_id,
             "reference_code": self.reference_code,
             "at": self.at.isoformat(),
+            "citizen": self.citizen.as_message() if self.citizen is not None else None,
         }
 
 
 @dataclass
 class ApplyResult:
     record: CallRecord
-    screen_pop: ScreenPop | None = None
+    ticket_due: TicketDue | None = None
     callback_created: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -277,11 +348,18 @@ def _language(value: str | None) -> Language | None:
         return None
 
 
+NO_TICKET = "no ticket: "  # prefix of the note left when intake refused the call's ticket
+
+
 def _add_note(record: CallRecord, text: str) -> None:
     notes = [n for n in (record.note or "").split("; ") if n]
     if text not in notes:
         notes.append(text)
     record.note = "; ".join(notes)[:300]
+
+
+def _ticket_refused(note: str | None) -> bool:
+    return note is not None and NO_TICKET in note
 
 
 def _raise_outcome(record: CallRecord, outcome: CallOutcome) -> None:
@@ -293,33 +371,88 @@ def get_record(session: Session, call_id: str) -> CallRecord | None:
     return session.scalar(select(CallRecord).where(CallRecord.call_id == call_id))
 
 
-_RECORDS = "acikkapi.call_records"
+# --- per-batch preload ---------------------------------------------------------------------
+
+_BATCH = "acikkapi.call_records"
 
 
-def _records(session: Session) -> dict[str, CallRecord | None]:
-    """Records this session already knows by call id (None: known not to exist yet)."""
-    cache: dict[str, CallRecord | None] = session.info.setdefault(_RECORDS, {})
+@dataclass
+class _BatchCache:
+    """What this session already knows; a key that is present needs no query."""
+
+    records: dict[str, CallRecord | None] = field(default_factory=dict)  # None: not there yet
+    staff: dict[str, int | None] = field(default_factory=dict)  # extension -> active staff id
+    citizens: dict[int, bool] = field(default_factory=dict)  # citizen id -> exists
+    callbacks: dict[str, bool] = field(default_factory=dict)  # call id -> abandoned task exists
+
+
+def _cache(session: Session) -> _BatchCache:
+    cache = session.info.get(_BATCH)
+    if cache is None:
+        cache = session.info[_BATCH] = _BatchCache()
+    assert isinstance(cache, _BatchCache)
     return cache
 
 
-def preload_records(session: Session, call_ids: Iterable[str]) -> None:
-    """Load the records of ``call_ids`` in one query, so applying a batch of facts costs no
-    per-fact look-up (the writer calls this at the start of each batch)."""
-    cache = _records(session)
-    missing = {c for c in call_ids if c not in cache}
-    if not missing:
-        return
+def preload_batch(session: Session, facts: Iterable[CallFact]) -> None:
+    """Load what applying ``facts`` will need in one query per kind: the call records, the
+    agents answering (by extension), the citizens named by caller-lookup hints and the
+    existing callback tasks of abandoned calls. Nothing is flushed. Optional: without it
+    :func:`apply_fact` looks each of these up when it needs it."""
+    cache = _cache(session)
+    call_ids: set[str] = set()
+    extensions: set[str] = set()
+    citizens: set[int] = set()
+    abandoned: set[str] = set()
+    for fact in facts:
+        call_ids.add(fact.call_id)
+        if isinstance(fact, AgentAnswered):
+            if (extension := extension_of(fact.agent_interface)) is not None:
+                extensions.add(extension)
+        elif isinstance(fact, CallDetails):
+            if fact.citizen_hint and fact.citizen_hint.isdigit():
+                citizens.add(int(fact.citizen_hint))
+        elif isinstance(fact, Abandoned):
+            abandoned.add(fact.call_id)
     with session.no_autoflush:
-        for record in session.scalars(select(CallRecord).where(CallRecord.call_id.in_(missing))):
-            cache[record.call_id] = record
-    for call_id in missing:
-        cache.setdefault(call_id, None)
+        if missing := call_ids - cache.records.keys():
+            rows = session.scalars(select(CallRecord).where(CallRecord.call_id.in_(missing)))
+            for record in rows:
+                cache.records[record.call_id] = record
+            for call_id in missing:
+                cache.records.setdefault(call_id, None)
+        if missing_ext := extensions - cache.staff.keys():
+            found = session.execute(
+                select(StaffUser.sip_extension, StaffUser.id).where(
+                    StaffUser.sip_extension.in_(missing_ext), StaffUser.is_active
+                )
+            )
+            for extension, staff_id in found:
+                if extension is not None:
+                    cache.staff[extension] = staff_id
+            for extension in missing_ext:
+                cache.staff.setdefault(extension, None)
+        if missing_citizens := citizens - cache.citizens.keys():
+            there = set(session.scalars(select(Citizen.id).where(Citizen.id.in_(missing_citizens))))
+            for citizen_id in missing_citizens:
+                cache.citizens[citizen_id] = citizen_id in there
+        if missing_tasks := abandoned - cache.callbacks.keys():
+            have = set(
+                session.scalars(
+                    select(CallbackTask.call_id).where(
+                        CallbackTask.call_id.in_(missing_tasks),
+                        CallbackTask.reason == CallbackReason.ABANDONED,
+                    )
+                )
+            )
+            for call_id in missing_tasks:
+                cache.callbacks[call_id] = call_id in have
 
 
 def _record(session: Session, call_id: str, at: datetime) -> CallRecord:
-    cache = _records(session)
-    if call_id in cache:
-        record = cache[call_id]
+    records = _cache(session).records
+    if call_id in records:
+        record = records[call_id]
     else:
         with session.no_autoflush:
             record = get_record(session, call_id)
@@ -333,10 +466,36 @@ def _record(session: Session, call_id: str, at: datetime) -> CallRecord:
             updated_at=at,
         )
         session.add(record)  # flushed with the batch; the cache keeps call ids unique
-    cache[call_id] = record
+    records[call_id] = record
     record.started_at = _min(record.started_at, at)
     record.updated_at = _max(record.updated_at, at)
     return record
+
+
+def _staff_id(session: Session, interface: str | None) -> int | None:
+    extension = extension_of(interface)
+    if extension is None:
+        return None
+    staff = _cache(session).staff
+    if extension not in staff:
+        found = staff_for_interface(session, interface)
+        staff[extension] = found.id if found is not None else None
+    return staff[extension]
+
+
+def _citizen_exists(session: Session, citizen_id: int) -> bool:
+    citizens = _cache(session).citizens
+    if citizen_id not in citizens:
+        citizens[citizen_id] = session.get(Citizen, citizen_id) is not None
+    return citizens[citizen_id]
+
+
+def _caller_e164(record: CallRecord) -> str | None:
+    """The caller's usable number in E.164, without parsing it again: ``caller_e164`` is
+    set together with ``caller_raw`` (:func:`_set_caller`), ``None`` when it is unusable."""
+    if record.caller_raw is not None:
+        return record.caller_e164
+    return None
 
 
 def _set_caller(record: CallRecord, raw: str | None) -> None:
@@ -351,7 +510,12 @@ def _set_caller(record: CallRecord, raw: str | None) -> None:
 
 
 def apply_fact(session: Session, now: datetime, fact: CallFact) -> ApplyResult:
-    """Apply one fact to the call record (creating it on first sight). See module doc."""
+    """Apply one fact to the call record (creating it on first sight). See module doc.
+
+    ``now`` is accepted for symmetry with the other services; every time written comes from
+    the fact itself, so replays agree.
+    """
+    del now
     record = _record(session, fact.call_id, fact.at)
     result = ApplyResult(record=record)
     if isinstance(fact, CallStarted):
@@ -369,7 +533,7 @@ def apply_fact(session: Session, now: datetime, fact: CallFact) -> ApplyResult:
             record.entered_at = fact.at
             record.queue = fact.queue
     elif isinstance(fact, AgentAnswered):
-        result.screen_pop = _apply_answer(session, now, record, fact)
+        result.ticket_due = _apply_answer(session, record, fact)
     elif isinstance(fact, AgentCompleted):
         if record.talk_seconds is None and fact.talk_seconds is not None:
             record.talk_seconds = fact.talk_seconds
@@ -424,10 +588,9 @@ def _apply_details(session: Session, record: CallRecord, fact: CallDetails) -> N
     if fact.message_path:
         _raise_outcome(record, CallOutcome.VOICEMAIL)
         _add_note(record, f"voice message {fact.message_path[:120]}")
-    if fact.citizen_hint and record.citizen_id is None and fact.citizen_hint.isdigit():
-        citizen = session.get(Citizen, int(fact.citizen_hint))
-        if citizen is not None:
-            record.citizen_id = citizen.id
+    hint = fact.citizen_hint or ""
+    if hint.isdigit() and record.citizen_id is None and _citizen_exists(session, int(hint)):
+        record.citizen_id = int(hint)
 
 
 def _apply_transfer(record: CallRecord, fact: Transferred) -> None:
@@ -441,95 +604,276 @@ def _apply_transfer(record: CallRecord, fact: Transferred) -> None:
         _raise_outcome(record, CallOutcome.TRANSFERRED)
 
 
-def _apply_answer(
-    session: Session, now: datetime, record: CallRecord, fact: AgentAnswered
-) -> ScreenPop | None:
+def _apply_answer(session: Session, record: CallRecord, fact: AgentAnswered) -> TicketDue | None:
     first_answer = record.answered_at is None or fact.at < record.answered_at
     if first_answer:
         record.answered_at = fact.at
         record.agent_interface = fact.agent_interface[:120]
-        staff = staff_for_interface(session, fact.agent_interface)
-        record.agent_id = staff.id if staff else None
+        record.agent_id = _staff_id(session, fact.agent_interface)
         if fact.hold_seconds is not None:
             record.wait_seconds = fact.hold_seconds
     if fact.queue and record.queue is None:
         record.queue = fact.queue
     _raise_outcome(record, CallOutcome.ANSWERED)
-    if record.ticket_id is None:
-        _open_ticket(session, now, record, fact)
-    if not first_answer or record.ended_at is not None:
-        return None  # replay, or a call reconciled after it ended: nobody to pop a screen for
-    ticket = session.get(Ticket, record.ticket_id) if record.ticket_id else None
+    pop = first_answer and record.ended_at is None  # a replay or a finished call: no pop
+    if not pop and (record.ticket_id is not None or _ticket_refused(record.note)):
+        return None
+    return TicketDue(record.call_id, pop, fact.agent_interface, fact.at)
+
+
+def _callback_for_abandoned(session: Session, record: CallRecord, fact: Abandoned) -> bool:
+    e164 = _caller_e164(record)
+    if e164 is None:
+        why = "withheld caller ID" if record.caller_raw else "no caller ID"
+        _add_note(record, f"no callback: {why}")
+        return False
+    known = _cache(session).callbacks
+    if record.call_id not in known:
+        with session.no_autoflush:
+            existing = session.scalar(
+                select(CallbackTask.id).where(
+                    CallbackTask.call_id == record.call_id,
+                    CallbackTask.reason == CallbackReason.ABANDONED,
+                )
+            )
+        known[record.call_id] = existing is not None
+    if known[record.call_id]:
+        return False
+    known[record.call_id] = True  # one task per call, even within an unflushed batch
+    session.add(
+        CallbackTask(
+            call_id=record.call_id,
+            reason=CallbackReason.ABANDONED,
+            status=CallbackStatus.PENDING,
+            phone_e164=e164,
+            phone_raw=record.caller_raw,
+            citizen_id=record.citizen_id,
+            ticket_id=record.ticket_id,
+            language=record.language or Language.TR,
+            queue=record.queue or fact.queue,
+            requested_at=fact.at,
+            due_at=fact.at + CALLBACK_DELAY,
+            attempts=0,
+        )
+    )
+    return True
+
+
+# --- tickets of answered calls -----------------------------------------------------------
+
+
+def awaiting_ticket_clause() -> Any:
+    """SQL condition: answered, no ticket yet, and intake did not refuse one."""
+    return (
+        CallRecord.answered_at.is_not(None)
+        & CallRecord.ticket_id.is_(None)
+        & or_(CallRecord.note.is_(None), CallRecord.note.not_like(f"%{NO_TICKET}%"))
+    )
+
+
+def calls_awaiting_ticket(session: Session, limit: int = 500) -> list[str]:
+    """Call ids of answered calls whose ticket is still to be opened, oldest first.
+
+    This is how work handed over in memory is found again after a crash: the answer and the
+    absence of a ticket were committed together, before anything else was attempted.
+    """
+    return list(
+        session.scalars(
+            select(CallRecord.call_id)
+            .where(awaiting_ticket_clause())
+            .order_by(CallRecord.id)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass
+class CallTickets:
+    """What :func:`open_call_tickets` did, by call id."""
+
+    opened: list[str] = field(default_factory=list)  # opened or attached through intake now
+    refused: list[str] = field(default_factory=list)  # intake said no (note on the record)
+    screen_pops: list[ScreenPop] = field(default_factory=list)
+
+
+def open_call_tickets(
+    session: Session,
+    now: datetime,
+    dues: Sequence[TicketDue],
+    *,
+    citizen_cards: bool = False,
+    savepoints: bool = True,
+) -> CallTickets:
+    """Open (or attach) the ticket of each answered call in ``dues``; return the screen pops.
+
+    Guarantees (see the module doc), within the caller's transaction: one
+    :func:`~services.intake.open_ticket` per call that is answered, has no ticket and no
+    refusal (each in a savepoint, so a refusal undoes nothing else); calls already done are
+    skipped, so repeating a due changes nothing. The records are updated after every ticket
+    of the batch is open, so their rows are locked only for the end of the transaction.
+    A :class:`ScreenPop` is returned for each due with ``screen_pop`` (the first answer of a
+    live call), also when the ticket was refused or opened earlier; with ``citizen_cards``
+    it carries the citizen's card (two more reads per pop).
+
+    ``savepoints=False`` saves the two statements of a savepoint per call for callers that
+    can redo a batch: a refusal then raises :class:`TicketRefusedInBatch` and the caller
+    must roll the whole transaction back and run the batch again with savepoints.
+    """
+    done = CallTickets()
+    if not dues:
+        return done
+    order: list[str] = []
+    pop_due: dict[str, TicketDue] = {}
+    for due in dues:
+        if due.call_id not in order:
+            order.append(due.call_id)
+        if due.screen_pop and due.call_id not in pop_due:
+            pop_due[due.call_id] = due
+    cache = _cache(session)
+    missing = [c for c in order if cache.records.get(c) is None]
+    if missing:
+        for row in session.scalars(select(CallRecord).where(CallRecord.call_id.in_(missing))):
+            cache.records[row.call_id] = row
+    opened: list[tuple[CallRecord, int, int | None, str | None]] = []
+    refused: list[tuple[CallRecord, str]] = []
+    actors: dict[int | None, StaffUser] = {}  # strong references: the identity map is weak
+    for call_id in order:
+        todo = cache.records.get(call_id)
+        if todo is None or todo.answered_at is None:
+            continue
+        if todo.ticket_id is not None or _ticket_refused(todo.note):
+            continue
+        try:
+            ticket = _open_ticket(session, now, todo, actors, savepoints)
+        except DomainError as exc:
+            if not savepoints:
+                raise TicketRefusedInBatch(call_id) from exc
+            log.warning("call %s: intake refused the ticket: %s", call_id, exc)
+            refused.append((todo, f"{NO_TICKET}{exc}"[:120]))
+            done.refused.append(call_id)
+            continue
+        opened.append((todo, ticket.id, ticket.citizen_id, ticket.reference_code))
+        done.opened.append(call_id)
+    codes: dict[str, str | None] = {}
+    for record, ticket_id, citizen_id, code in opened:
+        record.ticket_id = ticket_id
+        record.citizen_id = citizen_id or record.citizen_id
+        codes[record.call_id] = code
+    for record, note in refused:
+        _add_note(record, note)
+    for call_id, due in pop_due.items():
+        popped = cache.records.get(call_id)
+        if popped is not None:
+            done.screen_pops.append(_screen_pop(session, popped, due, codes, citizen_cards))
+    return done
+
+
+class TicketRefusedInBatch(Exception):
+    """Intake refused a call's ticket in a batch run without savepoints (see
+    :func:`open_call_tickets`): roll back and run the batch again with savepoints."""
+
+
+def _open_ticket(
+    session: Session,
+    now: datetime,
+    record: CallRecord,
+    actors: dict[int | None, StaffUser],
+    savepoint: bool,
+) -> Ticket:
+    actor = actors.get(record.agent_id)
+    if actor is None:
+        found = session.get(StaffUser, record.agent_id) if record.agent_id else None
+        actor = found if found is not None else system_actor(session, "ami", now)
+        actors[record.agent_id] = actor
+    answered_at = record.answered_at or now
+    request = IntakeRequest(
+        channel=Channel.SWITCHBOARD if record.via_switchboard else Channel.PHONE,
+        phone=record.caller_raw if _caller_e164(record) is not None else None,
+        language=record.language,
+        citizen_id=record.citizen_id,
+        external_ref=record.call_id,
+        received_at=min(answered_at, now),
+        place_of_application=record.queue,
+    )
+    if not savepoint:
+        return open_ticket(session, actor, now, request).ticket
+    with session.begin_nested():
+        return open_ticket(session, actor, now, request).ticket
+
+
+def _screen_pop(
+    session: Session,
+    record: CallRecord,
+    due: TicketDue,
+    codes: dict[str, str | None],
+    citizen_cards: bool,
+) -> ScreenPop:
+    if record.call_id in codes:
+        code = codes[record.call_id]
+    elif record.ticket_id is not None:
+        code = session.scalar(select(Ticket.reference_code).where(Ticket.id == record.ticket_id))
+    else:
+        code = None
+    card = (
+        citizen_card(session, record.citizen_id)
+        if citizen_cards and record.citizen_id is not None
+        else None
+    )
     return ScreenPop(
         call_id=record.call_id,
         agent_id=record.agent_id,
-        agent_interface=fact.agent_interface,
+        agent_interface=due.agent_interface or record.agent_interface or "",
         caller_e164=record.caller_e164,
         caller_raw=record.caller_raw,
         citizen_id=record.citizen_id,
         ticket_id=record.ticket_id,
-        reference_code=ticket.reference_code if ticket is not None else None,
-        at=fact.at,
+        reference_code=code,
+        at=due.at or record.answered_at or record.started_at,
+        citizen=card,
     )
 
 
-def _open_ticket(session: Session, now: datetime, record: CallRecord, fact: AgentAnswered) -> None:
-    actor = session.get(StaffUser, record.agent_id) if record.agent_id else None
-    if actor is None:
-        actor = system_actor(session, "ami", now)
-    phone = usable_phone(record.caller_raw)
-    request = IntakeRequest(
-        channel=Channel.SWITCHBOARD if record.via_switchboard else Channel.PHONE,
-        phone=phone.raw if phone else None,
-        language=record.language,
-        citizen_id=record.citizen_id,
-        external_ref=record.call_id,
-        received_at=min(fact.at, now),
-        place_of_application=record.queue,
+def citizen_card(session: Session, citizen_id: int) -> CitizenCard | None:
+    """The citizen's card for a screen pop: name, language, special groups, how many tickets
+    are open and the latest :data:`RECENT_TICKETS` (reference, type, status, received).
+    Two indexed reads; nothing is written. ``None`` when the citizen does not exist."""
+    open_count = (
+        select(func.count(Ticket.id))
+        .where(Ticket.citizen_id == Citizen.id, Ticket.status.in_(OPEN_STATUSES))
+        .correlate(Citizen)
+        .scalar_subquery()
     )
-    try:
-        with session.begin_nested():
-            result = open_ticket(session, actor, now, request)
-    except DomainError as exc:
-        log.warning("call %s: intake refused the ticket: %s", record.call_id, exc)
-        _add_note(record, f"no ticket: {exc}"[:120])
-        return
-    record.ticket_id = result.ticket.id
-    record.citizen_id = result.ticket.citizen_id or record.citizen_id
-
-
-def _callback_for_abandoned(session: Session, record: CallRecord, fact: Abandoned) -> bool:
-    phone = usable_phone(record.caller_raw)
-    if phone is None:
-        why = "withheld caller ID" if record.caller_raw else "no caller ID"
-        _add_note(record, f"no callback: {why}")
-        return False
-    existing = session.scalar(
-        select(CallbackTask).where(
-            CallbackTask.call_id == record.call_id,
-            CallbackTask.reason == CallbackReason.ABANDONED,
-        )
+    row = session.execute(
+        select(
+            Citizen.first_name,
+            Citizen.last_name,
+            Citizen.preferred_language,
+            Citizen.special_groups,
+            open_count,
+        ).where(Citizen.id == citizen_id)
+    ).first()
+    if row is None:
+        return None
+    first, last, language, groups, open_tickets = row
+    recent = session.execute(
+        select(Ticket.reference_code, TicketType.code, Ticket.status, Ticket.received_at)
+        .join(TicketType, TicketType.id == Ticket.ticket_type_id)
+        .where(Ticket.citizen_id == citizen_id)
+        .order_by(Ticket.received_at.desc(), Ticket.id.desc())
+        .limit(RECENT_TICKETS)
     )
-    if existing is not None:
-        return False
-    with session.begin_nested():
-        session.add(
-            CallbackTask(
-                call_id=record.call_id,
-                reason=CallbackReason.ABANDONED,
-                status=CallbackStatus.PENDING,
-                phone_e164=phone.e164,
-                phone_raw=record.caller_raw,
-                citizen_id=record.citizen_id,
-                ticket_id=record.ticket_id,
-                language=record.language or Language.TR,
-                queue=record.queue or fact.queue,
-                requested_at=fact.at,
-                due_at=fact.at + CALLBACK_DELAY,
-                attempts=0,
-            )
-        )
-    return True
+    name = " ".join(p for p in (first, last) if p) or None
+    return CitizenCard(
+        citizen_id=citizen_id,
+        name=name,
+        language=Language(language).value if language else Language.TR.value,
+        special_groups=tuple(g for g in (groups or []) if isinstance(g, str)),
+        open_tickets=int(open_tickets or 0),
+        recent_tickets=tuple(
+            RecentTicket(code, type_code, str(status), received_at)
+            for code, type_code, status, received_at in recent
+        ),
+    )
 
 
 VANISHED_NOTE = "ended while the listener was disconnected; end time approximate"

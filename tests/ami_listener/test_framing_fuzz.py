@@ -156,3 +156,77 @@ def test_fuzz_structured_frames_with_bad_bytes(
     for event in events:
         for value in event.values():
             value.encode("utf-8")  # only valid text ever reaches handlers
+
+
+def reference_frames(stream: bytes) -> tuple[list[dict[str, str]], int, int]:
+    """The plain per-frame definition the decoder must match: split at each CRLFCRLF,
+    strict UTF-8 per frame, :func:`parse_frame` (which refuses control characters)."""
+    frames, bad, malformed = [], 0, 0
+    pieces = stream.split(b"\r\n\r\n")
+    for raw in pieces[:-1]:  # the last piece has no terminator yet
+        raw = raw.lstrip(b"\r\n")
+        if not raw:
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+            continue
+        frame = parse_frame(text)
+        if frame is None:
+            malformed += 1
+        else:
+            frames.append(frame)
+    return frames, bad, malformed
+
+
+tricky = st.sampled_from(
+    [
+        "\r",
+        "\n",
+        "\r\r\n",
+        "\r\n\n",
+        "\t",
+        "\x00",
+        "\x1b",
+        "\x7f",
+        "\x85",
+        "\xa0",
+        "\u2028",
+        "\u200b",
+        "ş",
+        ": ",
+        "ChanVariable: X=1",
+        "\r\n",
+        "\r\n\r\n",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(tricky, st.text(max_size=12)), max_size=8).map("".join),
+        max_size=6,
+    ),
+    st.binary(max_size=6),
+    st.integers(min_value=1, max_value=300),
+)
+def test_block_decoding_matches_the_per_frame_definition(
+    bodies: list[str], junk: bytes, split: int
+) -> None:
+    """Reads decoded a block at a time accept and refuse exactly what frame-by-frame
+    decoding does (control characters, lone CR/LF, invalid UTF-8), for any read size."""
+    stream = b"".join(
+        b"Event: Fuzz\r\nA: " + body.encode("utf-8", "surrogatepass") + b"\r\n\r\n"
+        for body in bodies
+    )
+    stream = stream + junk + b"\r\n\r\n" + VALID
+    expected, bad, malformed = reference_frames(stream)
+    decoder = FrameDecoder(64 * 1024)
+    got = []
+    for i in range(0, len(stream), split):
+        got += decoder.feed(stream[i : i + split]).frames
+    assert got == expected
+    assert (decoder.stats.bad_encoding, decoder.stats.malformed) == (bad, malformed)
+    assert decoder.stats.frames == len(expected)

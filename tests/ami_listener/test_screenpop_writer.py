@@ -4,47 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from acikkapi.settings import REPO_ROOT
 from ami_listener.replay import facts_from_transcript
 from ami_listener.screenpop import CHANNEL_PREFIX, STREAM, ScreenPopPublisher
 from ami_listener.writer import FactWriter
 from models import CallOutcome, CallRecord
+from tests.ami_listener.conftest import TEST_REDIS
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
-TEST_REDIS = "redis://127.0.0.1:6379/15"  # a database of its own; pub/sub is server-wide
 CALL_ID = "1795503000.101"
-
-
-def _ping() -> bool:
-    try:
-        return bool(redis.Redis.from_url(TEST_REDIS, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def redis_up() -> None:
-    if _ping():
-        return
-    subprocess.run(
-        ["bash", "-c", f'source "{REPO_ROOT}/scripts/lib.sh" && ak_redis_up'],
-        check=False,
-        timeout=90,
-    )
-    if not _ping():
-        pytest.skip("Redis on 127.0.0.1:6379 is not running and scripts/lib.sh ak_redis_up failed")
 
 
 def writer_for(session: Session, publisher: ScreenPopPublisher | None, now: datetime) -> FactWriter:

@@ -25,6 +25,7 @@ from services.call_records import (
     QueueJoined,
     apply_fact,
     close_vanished_calls,
+    open_call_tickets,
 )
 
 INTERNAL = re.compile(r"^\d{2,6}$")
@@ -118,8 +119,8 @@ def test_queue_log_completes_calls_missed_while_down(
     _write_log(log_path)
     facts = facts_from_entries(QueueLogReader(log_path, tmp_path / "s").read_new(), INTERNAL)
     for _ in range(2):  # idempotent
-        for fact in facts:
-            apply_fact(session, now, fact)
+        dues = [d for f in facts if (d := apply_fact(session, now, f).ticket_due) is not None]
+        open_call_tickets(session, now, dues)
     records = {r.call_id: r for r in session.scalars(select(CallRecord))}
     assert set(records) >= {"8.1", "8.3"} and "8.5" not in records  # internal caller skipped
     done = records["8.1"]
@@ -285,3 +286,25 @@ def test_recordings_on_disk_are_found_for_answered_calls_only(tmp_path: Path) ->
     found = recordings_on_disk(facts, tmp_path)  # type: ignore[arg-type]
     assert found == [RecordingStarted(call_id="1700000000.11", at=at, path="1700000000.11.wav")]
     assert recordings_on_disk(facts, None) == []  # type: ignore[arg-type]
+
+
+def test_linkedid_of_a_finished_call_is_dropped_after_the_linger() -> None:
+    """A Linkedid keeps keying events of a call's other legs for ``linked_linger`` hang-ups
+    after its inbound leg hung up, then it is dropped (the map no longer grows forever)."""
+    from ami_listener.call_tracker import TrackerConfig
+
+    tracker = CallTracker(TrackerConfig(linked_linger=2))
+    for n in range(1, 5):  # four calls without CALL_ID: keyed on their Linkedid
+        leg = {"Uniqueid": f"20.{n}", "Linkedid": f"20.{n}", "CallerIDNum": "05321234567"}
+        assert tracker.feed(ev("QueueCallerJoin", n, Queue="q", Position="1", **leg))
+        assert tracker.feed(ev("Hangup", n + 1, **leg))
+
+    def agent_complete(n: int) -> list[Any]:  # an agent leg of call n, Linkedid only
+        agent = {"Uniqueid": f"21.{n}", "Linkedid": f"20.{n}", "TalkTime": "9", "HoldTime": "1"}
+        return tracker.feed(ev("AgentComplete", 10, Queue="q", **agent))
+
+    unkeyed = tracker.stats.unkeyed
+    assert agent_complete(1) == [] and tracker.stats.unkeyed == unkeyed + 1  # dropped
+    late = agent_complete(4)  # still lingering
+    assert [(type(f).__name__, f.call_id) for f in late] == [("AgentCompleted", "20.4")]
+    assert len(tracker._linked_call) == 2

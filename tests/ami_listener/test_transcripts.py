@@ -28,7 +28,7 @@ from models import (
     Ticket,
     TicketContact,
 )
-from services.call_records import ScreenPop, apply_fact
+from services.call_records import ScreenPop, TicketDue, apply_fact, open_call_tickets
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 T0 = datetime(2026, 11, 24, 6, 50, tzinfo=UTC)
@@ -230,11 +230,15 @@ EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def replay(session: Session, now: datetime, name: str) -> list[ScreenPop]:
-    pops: list[ScreenPop] = []
+    """Every fact of the transcript, then the tickets of its answered calls (as the ticket
+    stage does after the records' commit); the screen pops that produced."""
+    dues: list[TicketDue] = []
     for fact in facts_from_transcript(TRANSCRIPTS / name):
         result = apply_fact(session, now, fact)
-        if result.screen_pop is not None:
-            pops.append(result.screen_pop)
+        if result.ticket_due is not None:
+            dues.append(result.ticket_due)
+    session.flush()
+    pops = open_call_tickets(session, now, dues).screen_pops
     session.flush()
     return pops
 
