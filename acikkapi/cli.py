@@ -110,7 +110,7 @@ def _load_data(ctx: click.Context, *, with_demo: bool) -> None:
         if with_demo:
             from services.surveys import ensure_default_questions
 
-            counts.update(load_demo(session, now))
+            counts.update(load_demo(session, now, demo_password=_settings(ctx).demo_password))
             counts["survey_questions"] = ensure_default_questions(session)
     click.echo(f"holidays={holidays} " + " ".join(f"{k}={v}" for k, v in counts.items()))
 
@@ -261,13 +261,31 @@ def _register_channel_commands() -> None:
     """Attach the telephony groups; each lives beside the code it runs."""
     from agi.cli import agi
     from ami_listener.cli import ami_listener
+    from messaging.email_cli import email
+    from messaging.sms_cli import sms
     from telephony.cli import asterisk
 
     for command in (asterisk, agi, ami_listener):
         main.add_command(command)
+    main.add_command(email)
+    main.add_command(sms)
+    from agent_console.cli import console
+
+    main.add_command(console)
 
 
 _register_channel_commands()
+
+
+def _register_worker_commands() -> None:
+    """Attach the RQ worker, scheduler and outbox groups (issue 5)."""
+    from jobs.cli import outbox, worker
+
+    main.add_command(worker)
+    main.add_command(outbox)
+
+
+_register_worker_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

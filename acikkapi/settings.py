@@ -70,6 +70,14 @@ class Settings:
     imap_mailbox: str
     imap_ssl: bool
     worker_queues: tuple[str, ...]  # RQ queue names served by `acikkapi worker run`
+    outbox_lease_seconds: int  # how long a worker owns an outbox row it is sending
+    # Agent console (issue 4): where it listens, its cookie key and the demo sign-in.
+    console_host: str
+    console_port: int
+    console_threads: int  # WSGI worker threads; each open screen-pop stream holds one
+    console_secret_key: str  # empty: generated once into <instance>/secrets/console.json
+    console_secure_cookies: bool  # "auto": Secure unless the console listens on loopback
+    demo_password: str  # set on demo staff without a password by `demo load`; "" = none
 
     @property
     def is_sqlite(self) -> bool:
@@ -99,7 +107,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     ``ACIKKAPI_SMS_HTTP_URL``/``_USERNAME``/``_PASSWORD``, ``ACIKKAPI_SMPP_HOST``/``_PORT``/
     ``_SYSTEM_ID``/``_PASSWORD``, ``ACIKKAPI_SMTP_HOST``/``_PORT``/``_USERNAME``/``_PASSWORD``/
     ``_STARTTLS``, ``ACIKKAPI_MAIL_FROM``, ``ACIKKAPI_IMAP_HOST`` (empty: no inbound polling)/
-    ``_PORT``/``_USERNAME``/``_PASSWORD``/``_MAILBOX``/``_SSL``, ``ACIKKAPI_WORKER_QUEUES``.
+    ``_PORT``/``_USERNAME``/``_PASSWORD``/``_MAILBOX``/``_SSL``, ``ACIKKAPI_WORKER_QUEUES``
+    (``notifications,sweeps,outbound``), ``ACIKKAPI_OUTBOX_LEASE_SECONDS`` (``120``).
+    Console (issue 4): ``ACIKKAPI_CONSOLE_HOST`` (``127.0.0.1``), ``_PORT`` (``8080``),
+    ``_THREADS`` (``64``), ``_SECRET_KEY``, ``_SECURE_COOKIES`` (``auto``),
+    ``ACIKKAPI_DEMO_PASSWORD`` (SQLite default :data:`EMBEDDED_DEMO_PASSWORD`).
     """
     env = os.environ if environ is None else environ
     instance_dir = Path(env.get("ACIKKAPI_INSTANCE_DIR") or REPO_ROOT / "instance").resolve()
@@ -166,7 +178,50 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for q in env.get("ACIKKAPI_WORKER_QUEUES", "notifications,sweeps,outbound").split(",")
             if q.strip()
         ),
+        outbox_lease_seconds=_positive(
+            env.get("ACIKKAPI_OUTBOX_LEASE_SECONDS", "120"), "ACIKKAPI_OUTBOX_LEASE_SECONDS"
+        ),
+        console_host=env.get("ACIKKAPI_CONSOLE_HOST", "127.0.0.1"),
+        console_port=_port(env.get("ACIKKAPI_CONSOLE_PORT", "8080"), "ACIKKAPI_CONSOLE_PORT"),
+        console_threads=_positive(
+            env.get("ACIKKAPI_CONSOLE_THREADS", "64"), "ACIKKAPI_CONSOLE_THREADS"
+        ),
+        console_secret_key=env.get("ACIKKAPI_CONSOLE_SECRET_KEY", ""),
+        console_secure_cookies=_secure_cookies(env),
+        demo_password=_demo_password(env, database_url),
     )
+
+
+def _positive(value: str, name: str) -> int:
+    if not value.strip().isdigit() or int(value) <= 0:
+        raise SettingsError(f"{name}={value!r}: expected a whole number of seconds above 0")
+    return int(value)
+
+
+EMBEDDED_DEMO_PASSWORD = "acikkapi-demo"
+"""Demo staff password on the embedded SQLite demo when ``ACIKKAPI_DEMO_PASSWORD`` is unset.
+Never applied to PostgreSQL: there the variable must be set explicitly (decision 0016)."""
+
+
+def _secure_cookies(env: Mapping[str, str]) -> bool:
+    """``ACIKKAPI_CONSOLE_SECURE_COOKIES``: yes/no, or ``auto`` (default): Secure cookies
+    unless the console listens on loopback (plain-HTTP localhost demos)."""
+    value = env.get("ACIKKAPI_CONSOLE_SECURE_COOKIES", "auto").strip().lower()
+    if value == "auto":
+        return env.get("ACIKKAPI_CONSOLE_HOST", "127.0.0.1") not in {
+            "127.0.0.1",
+            "localhost",
+            "::1",
+        }
+    return _flag(value, "ACIKKAPI_CONSOLE_SECURE_COOKIES")
+
+
+def _demo_password(env: Mapping[str, str], database_url: str) -> str:
+    """``ACIKKAPI_DEMO_PASSWORD``; unset: the embedded default on SQLite only."""
+    value = env.get("ACIKKAPI_DEMO_PASSWORD")
+    if value is not None:
+        return value
+    return EMBEDDED_DEMO_PASSWORD if database_url.startswith("sqlite") else ""
 
 
 _SMS_GATEWAYS = ("file", "http", "smpp")

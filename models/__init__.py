@@ -1,7 +1,9 @@
 """SQLAlchemy models of Açık Kapı. This module only re-exports; one entity per module."""
 
 from models.attachment import Attachment
+from models.audit_event import AuditAction, AuditEvent
 from models.base import Base, UTCDateTime
+from models.call_note import CallNote
 from models.call_record import CallRecord
 from models.callback_task import CallbackTask
 from models.citizen import Citizen
@@ -25,6 +27,7 @@ from models.enums import (
     TicketStatus,
     TimelineAction,
 )
+from models.escalation_policy import EscalationPolicy
 from models.external_institution import ExternalInstitution
 from models.holiday import Holiday
 from models.household import Household
@@ -44,7 +47,10 @@ __all__ = [
     "AppendOnlyError",
     "Attachment",
     "AttachmentKind",
+    "AuditAction",
+    "AuditEvent",
     "Base",
+    "CallNote",
     "CallOutcome",
     "CallRecord",
     "CallbackReason",
@@ -54,6 +60,7 @@ __all__ = [
     "Citizen",
     "CitizenPhone",
     "Department",
+    "EscalationPolicy",
     "ExternalInstitution",
     "Holiday",
     "Household",
