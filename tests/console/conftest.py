@@ -5,7 +5,7 @@ the session's SQLite or PostgreSQL engine (``tests/conftest.py``) inside an oute
 that is rolled back afterwards: the views commit (savepoints), nothing leaks between tests.
 The console's clock is a :class:`Clock` the test moves (time travel, never sleeping). The
 PBX port points at nothing, so AMI operations fail as they do when Asterisk is down; the
-telephony tests (test_browser.py) use a real Asterisk.
+telephony tests (tests/telephony/test_console_browser.py) use a real Asterisk.
 """
 
 from __future__ import annotations

@@ -30,14 +30,7 @@ from services.staff_auth import hash_password
 from tests.console.conftest import PASSWORD
 from tests.telephony import sipp_tools
 from tests.telephony.ami_tools import first
-from tests.telephony.conftest import (  # noqa: F401 (fixtures)
-    AGENT_PORTS,
-    TRUNK_PORT,
-    CallStack,
-    PbxHandle,
-    call_stack,
-    pbx,
-)
+from tests.telephony.conftest import AGENT_PORTS, TRUNK_PORT, CallStack, PbxHandle
 
 pytestmark = pytest.mark.telephony
 
@@ -167,7 +160,7 @@ def wait_for(probe: Any, what: str, timeout: float = 45.0) -> Any:
 
 
 def test_agent_gets_the_screen_pop_records_the_ticket_and_transfers(
-    call_stack: CallStack,  # noqa: F811
+    call_stack: CallStack,
 ) -> None:
     stack = call_stack
     pbx_handle = stack.pbx
