@@ -21,7 +21,10 @@ in order:
     mix phone/web/desk/SMS, existing citizens by TC or by phone, ~20 % repeats of the same
     citizen and type so that dedup attaches the contact, ~5 % new citizens), one session and
     one commit per ticket, as the channels do. Phone and desk contacts are received by a
-    staff user, web and SMS by the system actor ``system.bench``.
+    staff user, web and SMS by the system actor ``system.bench``. Besides tickets/s, each
+    run reports the CPU used per contact by the worker processes and by their PostgreSQL
+    backends (read from /proc: the server runs on the same machine), which other work on a
+    shared machine does not distort, and the statements sent per contact.
 
 Timings use ``time.perf_counter_ns``; percentiles are nearest-rank. ``--write-docs``
 replaces the "Foundation" section of docs/benchmarks.md with the figures.
@@ -50,7 +53,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psycopg
 from _common import DEFAULT_URL, ROOT, libpq_dsn, replace_docs_section
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 SECTION_TITLE = "## Foundation: lookup and intake (issue 2)"
@@ -353,6 +356,9 @@ class WorkerStats:
     latencies_ns: list[int] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
     matches: dict[str, int] = field(default_factory=dict)
+    app_cpu_s: float = 0.0  # this worker process, measured window
+    db_cpu_s: float | None = None  # its PostgreSQL backends (None: /proc not readable)
+    statements: int = 0  # statements sent to the server in the measured window
 
 
 class RequestMaker:
@@ -453,6 +459,17 @@ def intake_worker(
 
     engine = make_engine(url)
     factory = make_session_factory(engine)
+    backends: set[int] = set()
+    counted = [0]
+
+    @event.listens_for(engine, "connect")
+    def _backend(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        backends.add(dbapi_connection.info.backend_pid)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_args) -> None:  # type: ignore[no-untyped-def]
+        counted[0] += 1
+
     with factory() as session:
         system = session.get(StaffUser, actor_id)
         staff = session.get(StaffUser, staff_id)
@@ -495,13 +512,32 @@ def intake_worker(
     for _ in range(30):  # warm-up: connections, statement caches, imports
         one(record=False)
     barrier.wait()
+    db_before, app_before, counted[0] = backend_cpu_s(backends), time.process_time(), 0
     start = time.perf_counter()
     end = start + seconds
     while time.perf_counter() < end:
         one(record=True)
     stats.elapsed_s = time.perf_counter() - start
+    stats.app_cpu_s = time.process_time() - app_before
+    stats.statements = counted[0]
+    db_after = backend_cpu_s(backends)
+    if db_before is not None and db_after is not None:
+        stats.db_cpu_s = db_after - db_before
     engine.dispose()
     queue.put(asdict(stats))
+
+
+def backend_cpu_s(pids: set[int]) -> float | None:
+    """CPU seconds (user + system) used so far by the PostgreSQL backends ``pids`` (server
+    on this machine; ``None`` when /proc cannot be read)."""
+    total = 0.0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
 
 
 def run_intake(
@@ -526,6 +562,8 @@ def run_intake(
     lat = [v for r in results for v in r["latencies_ns"]]
     elapsed = max(r["elapsed_s"] for r in results)
     tickets = sum(r["tickets"] for r in results)
+    attempts = max(1, tickets + sum(r["errors"] for r in results))
+    db_cpu = [r["db_cpu_s"] for r in results]
     matches: dict[str, int] = {}
     for r in results:
         for k, v in r["matches"].items():
@@ -542,6 +580,12 @@ def run_intake(
         "error_samples": [s for r in results for s in r["error_samples"]],
         "latency": summarise(lat),
         "matches": matches,
+        # CPU per contact (tickets + rejected ones), independent of other load on the machine
+        "app_cpu_ms": 1000 * sum(r["app_cpu_s"] for r in results) / attempts,
+        "db_cpu_ms": (
+            1000 * sum(db_cpu) / attempts if all(v is not None for v in db_cpu) else None
+        ),
+        "statements": sum(r["statements"] for r in results) / attempts,
     }
 
 
@@ -585,6 +629,21 @@ def tables(lookups: dict, intake: list[dict], n_lookups: int) -> str:
             f"| {r['created']:,} ({100 * r['created'] / t:.0f} %) "
             f"| {r['attached']:,} ({100 * r['attached'] / t:.0f} %) | {r['replayed']} "
             f"| {r['errors']} | {fmt_ms(r['latency']['p50'])} | {fmt_ms(r['latency']['p99'])} |"
+        )
+    rows += [
+        "",
+        "| CPU per contact (measured window) | intake process ms | PostgreSQL backend ms "
+        "| total ms | statements | 2 cores ÷ total |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in intake:
+        db = r.get("db_cpu_ms")
+        total = r["app_cpu_ms"] + db if db is not None else None
+        rows.append(
+            f"| {r['processes']} worker process{'es' if r['processes'] > 1 else ''} "
+            f"| {r['app_cpu_ms']:.2f} | {f'{db:.2f}' if db is not None else 'n/a'} "
+            f"| {f'{total:.2f}' if total is not None else 'n/a'} | {r['statements']:.1f} "
+            f"| {f'{2000 / total:.0f}/s' if total else 'n/a'} |"
         )
     return "\n".join(rows)
 
@@ -672,6 +731,15 @@ def section(
             )
         )
         + ".",
+    ]
+    lines += [
+        "- CPU per contact: process CPU of the intake workers and of their PostgreSQL backends "
+        "(`/proc/<pid>/stat`, server on this machine) during the measured window, divided by "
+        "the contacts handled (tickets and rejections). It does not depend on other work "
+        'sharing the machine, unlike tickets/s; "2 cores ÷ total" is the rate two otherwise '
+        "idle cores would give (PostgreSQL's WAL writer and other background processes not "
+        "counted). Statements: what SQLAlchemy sends, not counting BEGIN, COMMIT and the "
+        "connection pool's pre-ping (`acikkapi.db.make_engine` sets `pool_pre_ping`).",
     ]
     if any(r["errors"] for r in intake):
         lines += ["- **Errors occurred during intake**; see the script output for tracebacks."]

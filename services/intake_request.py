@@ -3,18 +3,30 @@
 Channel code fills an :class:`IntakeRequest` with what it parsed (raw strings are fine) and
 calls :func:`services.intake.open_ticket`. :func:`validate` turns it into a
 :class:`ValidIntake` or raises a typed :class:`~services.errors.DomainError` before anything
-is written.
+is written. The catalogue (ticket type, neighbourhood) is read afresh for every contact, in
+one statement that the intake path shares with its locks: no cache can go stale after a
+catalogue edit, and no extra round trip is spent on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, literal_column, null, select
 from sqlalchemy.orm import Session
 
-from models import Channel, Language, Neighbourhood, TicketKind, TicketType
+from models import (
+    Channel,
+    ExternalInstitution,
+    Language,
+    LegalClock,
+    Neighbourhood,
+    SlaUnit,
+    TicketKind,
+    TicketType,
+)
 from services.citizens import CitizenIdentity
 from services.errors import InvalidField, MissingField, UnknownEntity
 from services.identity import normalise_email, normalise_phone, normalise_tc_number
@@ -86,17 +98,33 @@ _FIELD_NAMES_TR = {
 
 
 @dataclass(frozen=True)
+class TicketTypeInfo:
+    """The catalogue row of a ticket type as read for one contact (a value, not an ORM
+    object): what validation, routing and the SLA need."""
+
+    id: int
+    code: str
+    default_kind: TicketKind
+    department_id: int | None
+    external_institution_id: int | None
+    sla_hours: int
+    sla_unit: SlaUnit
+    legal_clock: LegalClock
+
+
+@dataclass(frozen=True)
 class ValidIntake:
     """A validated request: canonical values and the catalogue rows it refers to."""
 
     channel: Channel
     description: str
-    ticket_type: TicketType
+    ticket_type: TicketTypeInfo
+    institution: InstitutionInfo | None  # the external institution the type is referred to
     kind: TicketKind
     identity: CitizenIdentity
     social_handle: str | None
     language: Language | None
-    neighbourhood: Neighbourhood | None
+    neighbourhood_id: int | None
     address_text: str | None
     place_key: str | None
     latitude: float | None
@@ -111,6 +139,24 @@ class ValidIntake:
     def contact_name(self) -> str | None:
         parts = [p for p in (self.identity.first_name, self.identity.last_name) if p]
         return " ".join(parts) or None
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A request whose own fields are checked and normalised (no database needed yet);
+    :func:`catalogue_query` and :func:`complete` finish the validation."""
+
+    request: IntakeRequest
+    channel: Channel
+    description: str
+    identity: CitizenIdentity
+    social_handle: str | None
+    address_text: str | None
+    latitude: float | None
+    longitude: float | None
+    neighbourhood_name: str | None
+    ticket_type_code: str
+    external_ref: str | None
 
 
 def _clean(value: str | None) -> str | None:
@@ -128,11 +174,8 @@ def _missing(field: str) -> MissingField:
     )
 
 
-def validate(session: Session, now: datetime, request: IntakeRequest) -> ValidIntake:
-    """Check and normalise ``request``; raise a typed error on the first problem found.
-
-    Reads the catalogue (ticket type, neighbourhood) but writes nothing.
-    """
+def check(now: datetime, request: IntakeRequest) -> CheckedRequest:
+    """The checks that need no database, in the order :func:`validate` applies them."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     channel = Channel(request.channel)
@@ -148,8 +191,6 @@ def validate(session: Session, now: datetime, request: IntakeRequest) -> ValidIn
     email = normalise_email(request.email) if request.email and request.email.strip() else None
     first = tr_title(f) if (f := _clean(request.first_name)) else None
     last = tr_title(s) if (s := _clean(request.last_name)) else None
-    handle = _clean(request.social_handle)
-    address = _clean(request.address_text)
     lat, lon = request.latitude, request.longitude
     if (lat is None) != (lon is None):
         raise InvalidField(
@@ -159,41 +200,135 @@ def validate(session: Session, now: datetime, request: IntakeRequest) -> ValidIn
         )
     if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise InvalidField("Konum geçersiz.", "The location is out of range.", field="location")
+    language = Language(request.language) if request.language else None
+    return CheckedRequest(
+        request=request,
+        channel=channel,
+        description=description,
+        identity=CitizenIdentity(
+            citizen_id=request.citizen_id,
+            tc_number=tc,
+            phone=phone,
+            email=email,
+            first_name=first,
+            last_name=last,
+            language=language,
+        ),
+        social_handle=_clean(request.social_handle),
+        address_text=_clean(request.address_text),
+        latitude=lat,
+        longitude=lon,
+        neighbourhood_name=_clean(request.neighbourhood),
+        ticket_type_code=_clean(request.ticket_type_code) or DEFAULT_TICKET_TYPE,
+        external_ref=_clean(request.external_ref),
+    )
 
-    neighbourhood = None
-    if name := _clean(request.neighbourhood):
-        neighbourhood = session.scalar(select(Neighbourhood).where(Neighbourhood.name == name))
-        if neighbourhood is None:
-            raise UnknownEntity(
-                f"Mahalle bulunamadı: {name}.",
-                f"Unknown neighbourhood: {name}.",
-                field="neighbourhood",
-            )
 
+@dataclass(frozen=True)
+class InstitutionInfo:
+    """The external institution a type is referred to, as read with the type."""
+
+    id: int
+    code: str
+    name_tr: str
+    name_en: str
+    phone: str | None
+
+
+_TYPE_FIELDS = tuple(f.name for f in fields(TicketTypeInfo))
+_INSTITUTION_FIELDS = tuple(f.name for f in fields(InstitutionInfo))
+
+
+def catalogue_query(
+    *, neighbourhood: bool, also: tuple[ColumnElement[Any], ...] = ()
+) -> Select[Any]:
+    """One statement that returns exactly one row: the active ticket type named by the
+    parameter ``type_code`` (``tt_*`` columns, NULL when unknown or inactive) with its
+    external institution (``ei_*``), the id of the neighbourhood named by
+    ``neighbourhood_name`` (with ``neighbourhood``; else NULL) and the columns ``also``, so
+    that a caller can read other things in the same round trip. Build it once per shape and
+    execute it with :func:`catalogue_params`."""
+    types, institutions = TicketType.__table__, ExternalInstitution.__table__
+    hood: ColumnElement[Any] = (
+        select(Neighbourhood.id)
+        .where(Neighbourhood.name == bindparam("neighbourhood_name"))
+        .scalar_subquery()
+        if neighbourhood
+        else null()
+    )
+    one = select(literal_column("1").label("one")).subquery("one")
+    return (
+        select(
+            *(types.c[name].label(f"tt_{name}") for name in _TYPE_FIELDS),
+            *(institutions.c[name].label(f"ei_{name}") for name in _INSTITUTION_FIELDS),
+            hood.label("neighbourhood_id"),
+            *also,
+        )
+        .select_from(one)
+        .outerjoin(
+            types,
+            and_(types.c.code == bindparam("type_code"), types.c.is_active.is_(True)),
+        )
+        .outerjoin(institutions, institutions.c.id == types.c.external_institution_id)
+    )
+
+
+def catalogue_params(checked: CheckedRequest) -> dict[str, Any]:
+    """The parameters of :func:`catalogue_query` for ``checked``."""
+    params: dict[str, Any] = {"type_code": checked.ticket_type_code}
+    if checked.neighbourhood_name is not None:
+        params["neighbourhood_name"] = checked.neighbourhood_name
+    return params
+
+
+_PLAIN_QUERIES = {hood: catalogue_query(neighbourhood=hood) for hood in (False, True)}
+
+
+def complete(checked: CheckedRequest, now: datetime, row: Row[Any]) -> ValidIntake:
+    """Finish validating ``checked`` with the ``row`` of :func:`catalogue_query`."""
+    request = checked.request
+    identity = checked.identity
+    neighbourhood_id = row.neighbourhood_id
+    if checked.neighbourhood_name is not None and neighbourhood_id is None:
+        name = checked.neighbourhood_name
+        raise UnknownEntity(
+            f"Mahalle bulunamadı: {name}.",
+            f"Unknown neighbourhood: {name}.",
+            field="neighbourhood",
+        )
+    handle, address = checked.social_handle, checked.address_text
     present = {
-        "description": bool(description),
-        "first_name": first is not None,
-        "last_name": last is not None,
-        "contact": any((tc, phone, email, handle, request.citizen_id)),
-        "email": email is not None,
-        "phone": phone is not None,
-        "tc_number": tc is not None,
+        "description": bool(checked.description),
+        "first_name": identity.first_name is not None,
+        "last_name": identity.last_name is not None,
+        "contact": any(
+            (identity.tc_number, identity.phone, identity.email, handle, request.citizen_id)
+        ),
+        "email": identity.email is not None,
+        "phone": identity.phone is not None,
+        "tc_number": identity.tc_number is not None,
         "social_handle": handle is not None,
-        "place": any((neighbourhood, address, lat is not None)),
-        "neighbourhood": neighbourhood is not None,
+        "place": any((neighbourhood_id, address, checked.latitude is not None)),
+        "neighbourhood": neighbourhood_id is not None,
     }
-    for required in sorted(REQUIRED_BY_CHANNEL[channel]):
+    for required in sorted(REQUIRED_BY_CHANNEL[checked.channel]):
         if not present[required]:
             raise _missing(required)
 
-    code = _clean(request.ticket_type_code) or DEFAULT_TICKET_TYPE
-    ticket_type = session.scalar(select(TicketType).where(TicketType.code == code))
-    if ticket_type is None or not ticket_type.is_active:
+    if row.tt_id is None:
+        code = checked.ticket_type_code
         raise UnknownEntity(
             f"Başvuru türü bulunamadı: {code}.",
             f"Unknown ticket type: {code}.",
             field="ticket_type",
         )
+    values = row._mapping
+    ticket_type = TicketTypeInfo(**{name: values[f"tt_{name}"] for name in _TYPE_FIELDS})
+    institution = (
+        InstitutionInfo(**{name: values[f"ei_{name}"] for name in _INSTITUTION_FIELDS})
+        if values["ei_id"] is not None
+        else None
+    )
 
     resolution = _clean(request.resolution)
     if request.resolved_at_first_contact and not resolution:
@@ -213,36 +348,43 @@ def validate(session: Session, now: datetime, request: IntakeRequest) -> ValidIn
             field="received_at",
         )
 
-    external_ref = _clean(request.external_ref)
+    external_ref = checked.external_ref
     if external_ref is not None and len(external_ref) > 120:
         raise InvalidField(
             "Dış referans çok uzun.", "external_ref is too long.", field="external_ref"
         )
 
     return ValidIntake(
-        channel=channel,
-        description=description,
+        channel=checked.channel,
+        description=checked.description,
         ticket_type=ticket_type,
+        institution=institution,
         kind=TicketKind(request.kind) if request.kind else ticket_type.default_kind,
-        identity=CitizenIdentity(
-            citizen_id=request.citizen_id,
-            tc_number=tc,
-            phone=phone,
-            email=email,
-            first_name=first,
-            last_name=last,
-            language=Language(request.language) if request.language else None,
-        ),
+        identity=identity,
         social_handle=handle,
-        language=Language(request.language) if request.language else None,
-        neighbourhood=neighbourhood,
+        language=identity.language,
+        neighbourhood_id=neighbourhood_id,
         address_text=address,
         place_key=fold_key(address)[:200] if address else None,
-        latitude=lat,
-        longitude=lon,
+        latitude=checked.latitude,
+        longitude=checked.longitude,
         place_of_application=_clean(request.place_of_application),
         external_ref=external_ref,
         received_at=received_at,
         resolved_at_first_contact=request.resolved_at_first_contact,
         resolution=resolution,
     )
+
+
+def validate(session: Session, now: datetime, request: IntakeRequest) -> ValidIntake:
+    """Check and normalise ``request``; raise a typed error on the first problem found.
+
+    Reads the catalogue (ticket type, neighbourhood) in one statement but writes nothing.
+    :func:`services.intake.open_ticket` runs the same three steps (:func:`check`,
+    :func:`catalogue_query`, :func:`complete`) with its locks and holidays in that
+    statement.
+    """
+    checked = check(now, request)
+    query = _PLAIN_QUERIES[checked.neighbourhood_name is not None]
+    row = session.connection().execute(query, catalogue_params(checked)).one()
+    return complete(checked, now, row)

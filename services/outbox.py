@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from models import Language, Notification, NotificationChannel, OutboxStatus, Ticket
+from services.ticket_ids import adopt_written
+
+# Built once: executing a prepared construct costs no statement building or cache-key work.
+_BY_KEY = select(Notification).where(Notification.idempotency_key == bindparam("key"))
+# Only the columns given are listed: columns added later take their defaults.
+_INSERT = insert(Notification).returning(Notification.id)
 
 
 def enqueue(
@@ -27,26 +33,30 @@ def enqueue(
     """Write one notification to the outbox in the caller's transaction.
 
     Guarantees: at most one row per ``key`` (a second call with the same key returns the
-    first row unchanged), and nothing leaves the system until the caller commits.
-    ``key_is_new`` skips the look-up for keys that name a row created in this transaction;
-    the unique constraint still guards them.
+    first row unchanged), and nothing leaves the system until the caller commits. The row
+    is inserted at once (after flushing the session when ``ticket`` is not written yet), so
+    the returned notification is persistent and has its ``id``. ``key_is_new`` skips the
+    look-up for keys that name a row created in this transaction; the unique constraint
+    still guards them.
     """
     if not key_is_new:
-        existing = session.scalar(select(Notification).where(Notification.idempotency_key == key))
+        existing = session.scalars(_BY_KEY, {"key": key}).first()
         if existing is not None:
             return existing
-    note = Notification(
-        idempotency_key=key,
-        channel=channel,
-        recipient=recipient,
-        template=template,
-        language=language,
-        payload=payload,
-        ticket_id=ticket.id if ticket is not None else None,
-        status=OutboxStatus.PENDING,
-        attempts=0,
-        created_at=now,
-        available_at=now,
-    )
-    session.add(note)
-    return note
+    if ticket is not None and ticket.id is None:
+        session.flush()  # the ticket row first: the outbox row refers to it
+    values: dict[str, Any] = {
+        "idempotency_key": key,
+        "channel": channel,
+        "recipient": recipient,
+        "template": template,
+        "language": language,
+        "payload": payload,
+        "ticket_id": ticket.id if ticket is not None else None,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "created_at": now,
+        "available_at": now,
+    }
+    values["id"] = session.connection().execute(_INSERT, values).scalar_one()
+    return adopt_written(session, Notification, values)

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from models import TicketStatus, TicketType
+from models import TicketStatus
+
+
+class RoutedType(Protocol):
+    """What routing reads of a ticket type (a ``TicketType`` row or a value copied from it)."""
+
+    @property
+    def department_id(self) -> int | None: ...
+
+    @property
+    def external_institution_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -18,7 +29,7 @@ class Route:
         return self.external_institution_id is not None and self.department_id is None
 
 
-def route_for(ticket_type: TicketType) -> Route:
+def route_for(ticket_type: RoutedType) -> Route:
     """The route of a new ticket of ``ticket_type``.
 
     A type owned by a municipal department starts as ``new`` on the coordination desk with

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -21,21 +23,128 @@ from models import (
 from services import outbox, timeline
 from services.identity import is_mobile
 
+UNREACHABLE_NOTE = "Vatandaşa ulaşılacak cep telefonu veya e-posta yok; bildirim gönderilemedi."
 
-def _sms_recipient(session: Session, ticket: Ticket, phone_hint: str | None) -> str | None:
-    citizen = session.get(Citizen, ticket.citizen_id) if ticket.citizen_id else None
+# Pure and called for every acknowledgement: parse each number once per process.
+_is_mobile = lru_cache(maxsize=4096)(is_mobile)
+
+_PHONES_RECENT_FIRST = (
+    select(CitizenPhone.e164)
+    .where(CitizenPhone.citizen_id == bindparam("citizen_id"))
+    .order_by(CitizenPhone.last_seen_at.desc(), CitizenPhone.id.desc())
+)
+_BY_KEY = select(Notification).where(Notification.idempotency_key == bindparam("key"))
+
+
+class Reachable(Protocol):
+    """What choosing the channel reads of the citizen (a ``Citizen`` or a value)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def consent_sms(self) -> bool: ...
+
+    @property
+    def email(self) -> str | None: ...
+
+
+def _sms_recipient(
+    session: Session,
+    citizen: Reachable | None,
+    phone_hint: str | None,
+    hint_is_mobile: bool = False,
+) -> str | None:
     if citizen is not None and not citizen.consent_sms:
         return None
-    if phone_hint and is_mobile(phone_hint):
+    if phone_hint and (hint_is_mobile or _is_mobile(phone_hint)):
         return phone_hint
     if citizen is None:
         return None
-    phones = session.scalars(
-        select(CitizenPhone.e164)
-        .where(CitizenPhone.citizen_id == citizen.id)
-        .order_by(CitizenPhone.last_seen_at.desc(), CitizenPhone.id.desc())
+    phones = session.scalars(_PHONES_RECENT_FIRST, {"citizen_id": citizen.id})
+    return next((p for p in phones if _is_mobile(p)), None)
+
+
+@dataclass(frozen=True)
+class QueuedNotice:
+    """A notification put in the outbox (or ``None``: nobody to send it to) and the
+    timeline entry that records it, for the caller to write with :func:`timeline.write`
+    (``None`` when the key had been queued before and nothing new happened)."""
+
+    notification: Notification | None
+    timeline_entry: dict[str, Any] | None
+
+
+def queue_notice(
+    session: Session,
+    ticket: Ticket,
+    actor: StaffUser,
+    now: datetime,
+    *,
+    citizen: Reachable | None,
+    template: str,
+    key: str,
+    phone_hint: str | None = None,
+    email_hint: str | None = None,
+    extra: dict[str, Any] | None = None,
+    key_is_new: bool = False,
+    phone_hint_is_mobile: bool = False,
+) -> QueuedNotice:
+    """:func:`notify_citizen` for a caller that has the ticket's ``citizen`` at hand (or
+    knows there is none) and writes the timeline entry itself (``timeline.write``),
+    together with its other entries, in one statement.
+
+    Guarantees: the same as :func:`notify_citizen` for the outbox row; ``ticket`` must be
+    written already (the outbox row is inserted at once). ``phone_hint_is_mobile``: the
+    caller has already classified the number as a mobile one (not parsed again).
+    """
+    if not key_is_new:
+        already = session.scalars(_BY_KEY, {"key": key}).first()
+        if already is not None:
+            return QueuedNotice(already, None)  # queued before: nothing new to record
+    payload: dict[str, Any] = {"reference_code": ticket.reference_code, **(extra or {})}
+    language = ticket.language or Language.TR
+    recipient = _sms_recipient(session, citizen, phone_hint, phone_hint_is_mobile)
+    channel = NotificationChannel.SMS
+    if recipient is None:
+        recipient = email_hint or (citizen.email if citizen is not None else None)
+        channel = NotificationChannel.EMAIL
+    if recipient is None:
+        return QueuedNotice(
+            None,
+            timeline.entry(
+                ticket.id,
+                actor.id,
+                now,
+                TimelineAction.NOTE,
+                note=UNREACHABLE_NOTE,
+                template=template,
+            ),
+        )
+    note = outbox.enqueue(
+        session,
+        now,
+        key=key,
+        channel=channel,
+        recipient=recipient,
+        template=template,
+        language=language,
+        payload=payload,
+        ticket=ticket,
+        key_is_new=True,  # looked up above when it could exist
     )
-    return next((p for p in phones if is_mobile(p)), None)
+    return QueuedNotice(
+        note,
+        timeline.entry(
+            ticket.id,
+            actor.id,
+            now,
+            TimelineAction.NOTIFICATION_QUEUED,
+            template=template,
+            channel=channel.value,
+            key=key,
+        ),
+    )
 
 
 def notify_citizen(
@@ -59,48 +168,26 @@ def notify_citizen(
     look-up when the key names a row created in this transaction (it cannot exist yet).
     """
     if not key_is_new:
-        already = session.scalar(select(Notification).where(Notification.idempotency_key == key))
+        already = session.scalars(_BY_KEY, {"key": key}).first()
         if already is not None:
             return already
-    payload: dict[str, Any] = {"reference_code": ticket.reference_code, **(extra or {})}
-    language = ticket.language or Language.TR
-    recipient = _sms_recipient(session, ticket, phone_hint)
-    channel = NotificationChannel.SMS
-    if recipient is None:
-        citizen = session.get(Citizen, ticket.citizen_id) if ticket.citizen_id else None
-        recipient = email_hint or (citizen.email if citizen else None)
-        channel = NotificationChannel.EMAIL
-    if recipient is None:
-        timeline.record(
-            session,
-            ticket,
-            actor,
-            now,
-            TimelineAction.NOTE,
-            note="Vatandaşa ulaşılacak cep telefonu veya e-posta yok; bildirim gönderilemedi.",
-            template=template,
-        )
-        return None
-    note = outbox.enqueue(
-        session,
-        now,
-        key=key,
-        channel=channel,
-        recipient=recipient,
-        template=template,
-        language=language,
-        payload=payload,
-        ticket=ticket,
-        key_is_new=key_is_new,
-    )
-    timeline.record(
+    citizen = session.get(Citizen, ticket.citizen_id) if ticket.citizen_id else None
+    notice = queue_notice(
         session,
         ticket,
         actor,
         now,
-        TimelineAction.NOTIFICATION_QUEUED,
+        citizen=citizen,
         template=template,
-        channel=channel.value,
         key=key,
+        phone_hint=phone_hint,
+        email_hint=email_hint,
+        extra=extra,
+        key_is_new=True,  # looked up above when it could exist
     )
-    return note
+    entry = notice.timeline_entry
+    if entry is not None:
+        timeline.record(
+            session, ticket, actor, now, entry["action"], note=entry["note"], **entry["data"]
+        )
+    return notice.notification
