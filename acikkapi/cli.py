@@ -257,35 +257,21 @@ def ticket_show(ctx: click.Context, code: str) -> None:
         sys.exit(2)
 
 
-def _register_channel_commands() -> None:
-    """Attach the telephony groups; each lives beside the code it runs."""
+def _register_commands() -> None:
+    """Attach the daemon and admin groups; each lives beside the code it runs."""
+    from agent_console.cli import console
     from agi.cli import agi
     from ami_listener.cli import ami_listener
+    from jobs.cli import outbox, worker
     from messaging.email_cli import email
     from messaging.sms_cli import sms
     from telephony.cli import asterisk
 
-    for command in (asterisk, agi, ami_listener):
+    for command in (asterisk, agi, ami_listener, email, sms, console, worker, outbox):
         main.add_command(command)
-    main.add_command(email)
-    main.add_command(sms)
-    from agent_console.cli import console
-
-    main.add_command(console)
 
 
-_register_channel_commands()
-
-
-def _register_worker_commands() -> None:
-    """Attach the RQ worker, scheduler and outbox groups (issue 5)."""
-    from jobs.cli import outbox, worker
-
-    main.add_command(worker)
-    main.add_command(outbox)
-
-
-_register_worker_commands()
+_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

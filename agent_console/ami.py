@@ -22,16 +22,19 @@ import contextlib
 import itertools
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Self
 
 from acikkapi.settings import Settings
-from services.errors import DomainError
+from models import CallRecord, StaffUser
+from services.errors import DomainError, InvalidField
 
 Message = dict[str, str]
 
 SIGNED_OUT = "oturum-kapali"
 WRAP_UP = "son-islem"
+INTERNAL_CONTEXT = "acikkapi-internal"  # the dialplan context of staff phones and transfers
 MAX_FRAME = 64 * 1024
 _ids = itertools.count(1)
 
@@ -68,6 +71,19 @@ def parse_frame(frame: bytes) -> Message:
     return message
 
 
+def int_field(value: str | None) -> int:
+    """An integer field of an AMI event (``0`` when missing or malformed)."""
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+def member_interface(event: Message) -> str:
+    """The interface of a ``QueueMember`` event (``PJSIP/1001``)."""
+    return event.get("Location") or event.get("Interface") or ""
+
+
 @dataclass(frozen=True)
 class MemberState:
     """One queue membership of an interface, from ``QueueStatus`` (``QueueMember``)."""
@@ -79,9 +95,75 @@ class MemberState:
     in_call: bool
     device_status: int  # Asterisk device state: 1 idle, 2 in use, 5 unavailable, 6 ringing...
 
+    @classmethod
+    def from_event(cls, event: Message) -> MemberState:
+        """The membership a ``QueueMember`` event describes."""
+        return cls(
+            queue=event.get("Queue", ""),
+            interface=member_interface(event),
+            paused=event.get("Paused") == "1",
+            reason=event.get("PausedReason", ""),
+            in_call=event.get("InCall") == "1",
+            device_status=int_field(event.get("Status")),
+        )
+
     @property
     def signed_out(self) -> bool:
         return self.paused and self.reason == SIGNED_OUT
+
+
+@dataclass(frozen=True)
+class AgentState:
+    """An agent's state over all their queues (the agent screen and the wallboard)."""
+
+    code: str  # ready, in_call, paused, wrap_up, signed_out, phone_offline, no_queue, unknown
+    reason: str
+    queues: tuple[str, ...]
+
+
+def summarise(members: list[MemberState]) -> AgentState:
+    """One state for the memberships of one interface: signed out of every queue, paused
+    (with its reason; wrap-up is a pause), in a call, phone offline, else ready."""
+    queues = tuple(m.queue for m in members)
+    if not members:
+        return AgentState("no_queue", "", queues)
+    if all(m.signed_out for m in members):
+        return AgentState("signed_out", "", queues)
+    paused = [m for m in members if m.paused]
+    if paused:
+        reason = paused[0].reason
+        return AgentState("wrap_up" if reason == WRAP_UP else "paused", reason, queues)
+    if any(m.in_call for m in members) or any(m.device_status in (2, 3, 6, 7) for m in members):
+        return AgentState("in_call", "", queues)
+    if all(m.device_status in (4, 5) for m in members):
+        return AgentState("phone_offline", "", queues)
+    return AgentState("ready", "", queues)
+
+
+def call_id_of(channel: Message) -> str:
+    """The ``CALL_ID`` of a ``Status`` event (``ChanVariable`` or ``Variable`` form)."""
+    value = channel.get("ChanVariable(CALL_ID)", "")
+    if not value:
+        name, _sep, var = channel.get("Variable", "").partition("=")
+        value = var if name == "CALL_ID" else ""
+    return value
+
+
+def interface_of(staff: StaffUser) -> str | None:
+    """The PBX interface of ``staff``'s phone (``PJSIP/1001``), if they have one."""
+    return f"PJSIP/{staff.sip_extension}" if staff.sip_extension else None
+
+
+def require_interface(staff: StaffUser) -> str:
+    """:func:`interface_of`, or :class:`InvalidField` for a user without an extension."""
+    interface = interface_of(staff)
+    if interface is None:
+        raise InvalidField(
+            "Size tanımlı bir dahili numara yok.",
+            "You have no phone extension.",
+            field="sip_extension",
+        )
+    return interface
 
 
 class ConsoleAmi:
@@ -213,23 +295,11 @@ class ConsoleAmi:
 
     def queue_status(self, interface: str) -> list[MemberState]:
         """Every queue membership of ``interface`` (e.g. ``PJSIP/1001``)."""
-        members = []
-        for event in self._list("QueueStatus", Member=interface):
-            if event.get("Event") != "QueueMember":
-                continue
-            if event.get("Location", event.get("Interface", "")) != interface:
-                continue
-            members.append(
-                MemberState(
-                    queue=event.get("Queue", ""),
-                    interface=interface,
-                    paused=event.get("Paused") == "1",
-                    reason=event.get("PausedReason", ""),
-                    in_call=event.get("InCall") == "1",
-                    device_status=int(event.get("Status", "0") or 0),
-                )
-            )
-        return members
+        return [
+            MemberState.from_event(event)
+            for event in self._list("QueueStatus", Member=interface)
+            if event.get("Event") == "QueueMember" and member_interface(event) == interface
+        ]
 
     def queue_pause(self, interface: str, paused: bool, reason: str = "") -> None:
         """Pause (with ``reason``) or unpause ``interface`` in every queue it belongs to."""
@@ -279,8 +349,7 @@ class ConsoleAmi:
         prefix = interface + "-"
         for channel in self.channels():
             name = channel.get("Channel", "")
-            variables = channel.get("ChanVariable(CALL_ID)") or channel.get("Variable", "")
-            if name.startswith(prefix) and call_id in variables:
+            if name.startswith(prefix) and call_id_of(channel) == call_id:
                 return name
         return None
 
@@ -289,6 +358,27 @@ class ConsoleAmi:
         reply = self._send("BlindTransfer", Channel=channel, Exten=exten, Context=context)
         if reply.get("Response") != "Success":
             raise _refused("BlindTransfer", reply)
+
+
+def transfer_live_call(
+    connect: Callable[[], ConsoleAmi], staff: StaffUser, record: CallRecord, exten: str
+) -> None:
+    """Blind-transfer call ``record`` from ``staff``'s phone to the internal extension
+    ``exten`` (R1.11): refused (:class:`InvalidField`) when the call has ended, when
+    ``staff`` has no extension, or when the call is not on their line now; the PBX's own
+    refusal is :class:`PbxRefused`. ``exten`` must already be an allowed target."""
+    if record.ended_at is not None:
+        raise InvalidField("Görüşme sona ermiş.", "The call has ended.", field="call_id")
+    interface = require_interface(staff)
+    with connect() as pbx:
+        channel = pbx.agent_channel(record.call_id, interface)
+        if channel is None:
+            raise InvalidField(
+                "Bu görüşme şu anda sizin hattınızda değil.",
+                "This call is not on your line now.",
+                field="call_id",
+            )
+        pbx.blind_transfer(channel, exten, INTERNAL_CONTEXT)
 
 
 def _refused(action: str, reply: Message) -> PbxRefused:

@@ -91,7 +91,7 @@ def _templates(app: Flask, settings: Settings) -> None:
         current_language=lambda: str(get_locale() or settings.default_language),
     )
     app.jinja_env.filters.update(
-        when=lambda moment: format_datetime(moment, "dd.MM.yyyy HH:mm") if moment else "—",
+        when=i18n.when,
         clock=lambda moment: format_datetime(moment, "HH:mm") if moment else "—",
         duration=lambda delta: format_timedelta(delta, threshold=1.1, add_direction=False),
     )
@@ -139,5 +139,4 @@ def _errors(app: Flask) -> None:
         status = (
             403 if isinstance(exc, NotPermitted) else 404 if isinstance(exc, UnknownEntity) else 400
         )
-        language = str(get_locale() or "tr")
-        return _error(status, exc.message(language), exc.code)
+        return _error(status, exc.message(i18n.current_language()), exc.code)

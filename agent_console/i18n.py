@@ -13,12 +13,13 @@ Case: :func:`upper` / :func:`lower` follow Turkish rules (İ/i, I/ı) via
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, session
-from flask_babel import Babel
+from flask_babel import Babel, format_datetime, get_locale
 from flask_login import current_user
 
 from acikkapi.settings import Settings
@@ -57,6 +58,17 @@ def select_locale() -> str:
         if profile in LANGUAGES:
             return str(profile)
     return str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def current_language() -> str:
+    """The language of the current request: ``"tr"`` or ``"en"``."""
+    return str(get_locale() or "tr")
+
+
+def when(moment: datetime | None) -> str:
+    """``moment`` as the screens show it, in the console's time zone (``24.11.2026 10:00``;
+    ``—`` for none). Also the templates' ``when`` filter."""
+    return str(format_datetime(moment, "dd.MM.yyyy HH:mm")) if moment else "—"
 
 
 def upper(text: str | None) -> str:

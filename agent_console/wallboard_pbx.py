@@ -1,6 +1,6 @@
 """The wallboard's view of Asterisk: ``QueueStatus`` of every queue -> :class:`LiveQueues`.
 
-Agent states use the agent screen's rules (:func:`agent_console.blueprints.agent.summarise`:
+Agent states use the agent screen's rules (:func:`agent_console.ami.summarise`:
 signed out, paused with a reason, wrap-up, in a call, phone offline, ready), so the wallboard
 and the agent's own screen never disagree. Callers are the ``QueueEntry`` events (queue,
 position, seconds waited); their caller IDs stay off the wallboard.
@@ -20,7 +20,7 @@ from datetime import datetime
 
 from flask import current_app
 
-from agent_console.ami import MemberState, Message
+from agent_console.ami import MemberState, Message, int_field, member_interface, summarise
 from agent_console.context import console
 from services.errors import DomainError
 from services.wallboard import LiveCaller, LiveMember, LiveQueues
@@ -29,43 +29,25 @@ TTL = 2.0  # seconds a QueueStatus answer is reused (app.config["WALLBOARD_PBX_T
 _CACHE_KEY = "acikkapi.wallboard_pbx"
 
 
-def _int(value: str | None) -> int:
-    try:
-        return int(value or 0)
-    except ValueError:
-        return 0
-
-
 def live_queues(events: Iterable[Message], at: datetime) -> LiveQueues:
     """Parse the events of one ``QueueStatus`` (all queues)."""
-    from agent_console.blueprints.agent import summarise
-
     members: dict[str, list[MemberState]] = defaultdict(list)
     names: dict[str, str] = {}
     callers: list[LiveCaller] = []
     for event in events:
         kind = event.get("Event")
         if kind == "QueueMember":
-            interface = event.get("Location") or event.get("Interface") or ""
+            interface = member_interface(event)
             if not interface:
                 continue
-            members[interface].append(
-                MemberState(
-                    queue=event.get("Queue", ""),
-                    interface=interface,
-                    paused=event.get("Paused") == "1",
-                    reason=event.get("PausedReason", ""),
-                    in_call=event.get("InCall") == "1",
-                    device_status=_int(event.get("Status")),
-                )
-            )
+            members[interface].append(MemberState.from_event(event))
             names.setdefault(interface, event.get("Name") or event.get("MemberName") or "")
         elif kind == "QueueEntry":
             callers.append(
                 LiveCaller(
                     queue=event.get("Queue", ""),
-                    position=_int(event.get("Position")),
-                    wait_seconds=_int(event.get("Wait")),
+                    position=int_field(event.get("Position")),
+                    wait_seconds=int_field(event.get("Wait")),
                 )
             )
     live_members = []

@@ -41,8 +41,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from acikkapi.db import make_engine, make_session_factory, unit_of_work
+from ami_listener.batching import BatchStage, Offload, StageStats, Transaction, run_in_thread
 from ami_listener.screenpop import ScreenPopPublisher
-from ami_listener.writer import Offload, Transaction, run_in_thread
 from services.call_records import (
     CallTickets,
     TicketDue,
@@ -55,17 +55,13 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class TicketStats:
+class TicketStats(StageStats):  # dropped: hand-overs refused by a full queue (swept later)
     calls: int = 0  # dues processed (a call may come twice: hand-over and sweep)
     opened: int = 0
     refused: int = 0
     failed: int = 0
-    batches: int = 0
-    dropped: int = 0  # hand-overs refused by a full queue (the sweep finds them)
     sweeps: int = 0
     swept: int = 0  # calls found by sweeps
-    db_retries: int = 0
-    screen_pops: int = 0
 
 
 class _Retry(Exception):
@@ -119,9 +115,14 @@ def _worker_open(dues: list[TicketDue], now: datetime, cards: bool) -> CallTicke
 # --- the stage -----------------------------------------------------------------------------
 
 
-class TicketStage:
+class TicketStage(BatchStage[TicketDue]):
     """Opens the tickets of answered calls handed over by the writer (or found by a sweep)
     and publishes their screen pops after each commit. See the module doc."""
+
+    log = log
+    name = "ticket"
+    queue_full = "ticket queue full: %d hand-overs left to the sweep"
+    stats: TicketStats
 
     def __init__(
         self,
@@ -143,20 +144,22 @@ class TicketStage:
     ) -> None:
         if workers and not database_url:
             raise ValueError("worker processes need the database URL")
-        self.transaction = transaction
-        self.publisher = publisher
+        super().__init__(
+            transaction,
+            publisher,
+            clock=clock,
+            offload=offload,
+            batch_max=batch_max,
+            queue_max=queue_max,
+            flush_interval=flush_interval,
+            retry_cap=retry_cap,
+        )
         self.workers = workers
         self.database_url = database_url
-        self.clock = clock
-        self.offload = offload
-        self.batch_max = batch_max
         self.sweep_interval = sweep_interval
         self.sweep_limit = sweep_limit
-        self.flush_interval = flush_interval
-        self.retry_cap = retry_cap
         self.citizen_cards = citizen_cards
         self.stats = TicketStats()
-        self.queue: asyncio.Queue[TicketDue] = asyncio.Queue(maxsize=queue_max)
         self._given_up: set[str] = set()
         self._sweep_again = sweep_at_start  # work left by a previous process
         self._pool: ProcessPoolExecutor | None = None
@@ -164,19 +167,10 @@ class TicketStage:
     def submit(self, due: TicketDue) -> bool:
         """Enqueue without blocking. ``False`` when the queue is full: the call is not lost
         (its record is committed), the next sweep picks it up."""
-        try:
-            self.queue.put_nowait(due)
-        except asyncio.QueueFull:
-            self.stats.dropped += 1
-            self._sweep_again = True
-            if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
-                log.error("ticket queue full: %d hand-overs left to the sweep", self.stats.dropped)
-            return False
-        return True
-
-    async def drain(self) -> None:
-        """Wait until every call handed over so far has its ticket committed."""
-        await self.queue.join()
+        if super().submit(due):
+            return True
+        self._sweep_again = True
+        return False
 
     def start_workers(self) -> None:
         """Spawn the worker processes now (``run`` does it otherwise; spawning takes about a
@@ -211,7 +205,8 @@ class TicketStage:
                 self.workers = 0
         slots = asyncio.Semaphore(max(1, self.workers))
         in_flight: set[asyncio.Task[None]] = set()
-        last_sweep = last_flush = loop.time()
+        last_sweep = loop.time()
+        self._idle_since_now()
         try:
             while stop is None or not stop.is_set() or not self.queue.empty():
                 if (
@@ -222,18 +217,11 @@ class TicketStage:
                     last_sweep = loop.time()
                     await self.sweep()
                     continue
-                try:
-                    first = await asyncio.wait_for(self.queue.get(), 0.25)
-                except TimeoutError:
-                    if loop.time() - last_flush >= self.flush_interval:
-                        last_flush = loop.time()
-                        if self.publisher is not None and self.publisher.pending:
-                            await self.publisher.flush()
+                first = await self._first(0.25)
+                if first is None:
                     continue
-                await slots.acquire()
-                batch = [first]
-                while len(batch) < self.batch_max and not self.queue.empty():
-                    batch.append(self.queue.get_nowait())
+                await slots.acquire()  # meanwhile more calls may queue up for this batch
+                batch = self._batch(first)
                 task = asyncio.create_task(self._run_batch(batch, slots))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
@@ -280,28 +268,15 @@ class TicketStage:
         return len(todo)
 
     async def _process(self, dues: list[TicketDue]) -> None:
-        delay = 0.5
-        while True:
-            try:
-                done = await self._open(dues)
-                break
-            except _Retry as exc:  # connection lost, deadlock, worker died: try again
-                self.stats.db_retries += 1
-                log.error("ticket batch: %s; retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(self.retry_cap, delay * 2)
-            except Exception:
-                log.exception("ticket batch of %d failed; opening one by one", len(dues))
-                done = await self._one_by_one(dues)
-                break
+        # _Retry: connection lost, deadlock, worker died: the batch is tried again.
+        done = await self._retrying(
+            lambda: self._open(dues), _Retry, lambda: self._one_by_one(dues), len(dues)
+        )
         self.stats.batches += 1
         self.stats.calls += len(dues)
         self.stats.opened += len(done.opened)
         self.stats.refused += len(done.refused)
-        if self.publisher is not None:
-            for pop in done.screen_pops:
-                self.stats.screen_pops += 1
-                await self.publisher.publish(pop)
+        await self._publish(done.screen_pops)
 
     async def _open(self, dues: list[TicketDue]) -> CallTickets:
         """One transaction for ``dues``, in a worker process or thread."""

@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from ami_listener.batching import BatchStage, Offload, StageStats, Transaction, run_in_thread
 from ami_listener.screenpop import ScreenPopPublisher
 from services.call_records import (
     CallFact,
@@ -49,10 +49,6 @@ from services.call_records import (
 )
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-Transaction = Callable[[], AbstractContextManager[Session]]
-Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
 class TicketSink(Protocol):
@@ -80,13 +76,9 @@ WriterItem = CallFact | Checkpoint | CloseVanished
 
 
 @dataclass
-class WriterStats:
+class WriterStats(StageStats):
     facts: int = 0
-    batches: int = 0
     failed_facts: int = 0
-    dropped: int = 0
-    db_retries: int = 0
-    screen_pops: int = 0
     tickets_handed_over: int = 0
 
 
@@ -96,12 +88,12 @@ class _Applied:
     dues: list[TicketDue] = field(default_factory=list)
 
 
-async def run_in_thread(fn: Callable[[], Any]) -> Any:
-    """The default offload: the blocking database work of a batch runs in a worker thread."""
-    return await asyncio.to_thread(fn)
+class FactWriter(BatchStage[WriterItem]):
+    log = log
+    name = "call-record"
+    queue_full = "writer queue full: %d facts dropped so far"
+    stats: WriterStats
 
-
-class FactWriter:
     def __init__(
         self,
         transaction: Transaction,
@@ -115,47 +107,27 @@ class FactWriter:
         flush_interval: float = 5.0,
         retry_cap: float = 30.0,
     ) -> None:
-        self.transaction = transaction
-        self.publisher = publisher
+        super().__init__(
+            transaction,
+            publisher,
+            clock=clock,
+            offload=offload,
+            batch_max=batch_max,
+            queue_max=queue_max,
+            flush_interval=flush_interval,
+            retry_cap=retry_cap,
+        )
         self.tickets = tickets
-        self.clock = clock
-        self.offload = offload
-        self.batch_max = batch_max
-        self.flush_interval = flush_interval
-        self.retry_cap = retry_cap
         self.stats = WriterStats()
-        self.queue: asyncio.Queue[WriterItem] = asyncio.Queue(maxsize=queue_max)
-
-    def submit(self, item: WriterItem) -> bool:
-        """Enqueue without blocking; ``False`` (and counted) when the queue is full."""
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            self.stats.dropped += 1
-            if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
-                log.error("writer queue full: %d facts dropped so far", self.stats.dropped)
-            return False
-        return True
-
-    async def drain(self) -> None:
-        """Wait until everything submitted so far is committed (used by tests and shutdown)."""
-        await self.queue.join()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        last_flush = loop.time()
+        self._idle_since_now()
         while stop is None or not stop.is_set() or not self.queue.empty():
-            try:  # short polls so that a stop request is seen quickly
-                first = await asyncio.wait_for(self.queue.get(), min(self.flush_interval, 0.25))
-            except TimeoutError:
-                if loop.time() - last_flush >= self.flush_interval:
-                    last_flush = loop.time()
-                    if self.publisher is not None and self.publisher.pending:
-                        await self.publisher.flush()
+            # short polls so that a stop request is seen quickly
+            first = await self._first(min(self.flush_interval, 0.25))
+            if first is None:
                 continue
-            batch = [first]
-            while len(batch) < self.batch_max and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
+            batch = self._batch(first)
             try:
                 await self._process(batch)
             finally:
@@ -167,29 +139,19 @@ class FactWriter:
         await self._process(batch)
 
     async def _process(self, batch: list[WriterItem]) -> None:
-        delay = 0.5
-        while True:
-            try:
-                applied: _Applied = await self.offload(lambda: self._apply(batch))
-                break
-            except OperationalError as exc:  # connection lost, database locked: try again
-                self.stats.db_retries += 1
-                log.error("database unavailable, retrying in %.1f s: %s", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(self.retry_cap, delay * 2)
-            except Exception:
-                log.exception("batch of %d failed; applying one by one", len(batch))
-                applied = await self.offload(lambda: self._apply_one_by_one(batch))
-                break
+        # OperationalError: connection lost, database locked: the batch is tried again.
+        applied: _Applied = await self._retrying(
+            lambda: self.offload(lambda: self._apply(batch)),
+            OperationalError,
+            lambda: self.offload(lambda: self._apply_one_by_one(batch)),
+            len(batch),
+        )
         self.stats.batches += 1
         if self.tickets is not None:
             for due in applied.dues:  # committed: the ticket stage may start on them
                 self.stats.tickets_handed_over += 1
                 self.tickets.submit(due)
-        if self.publisher is not None:
-            for pop in applied.pops:
-                self.stats.screen_pops += 1
-                await self.publisher.publish(pop)
+        await self._publish(applied.pops)
 
     def _apply(self, batch: list[WriterItem]) -> _Applied:
         """Worker thread: one transaction for the whole batch; checkpoints after commit."""
@@ -214,7 +176,6 @@ class FactWriter:
         self, session: Session, now: datetime, item: WriterItem, applied: _Applied
     ) -> None:
         if isinstance(item, CloseVanished):
-            session.flush()  # records created earlier in this batch are candidates too
             close_vanished_calls(session, item.live_call_ids, item.at)
             return
         if isinstance(item, Checkpoint):

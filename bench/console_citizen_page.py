@@ -153,64 +153,6 @@ def calls_for(
     return ids
 
 
-def history_fix_effect(db: Any, agent: Any, citizens: Citizens, n: int) -> dict[str, float]:
-    """The citizen record's service (``open_citizen``) as it is, and with the ticket query's
-    joined types and departments kept referenced (a monkeypatch inside this process only):
-    p50 milliseconds and statements of each, on the same citizens."""
-    from sqlalchemy import event, select
-
-    import services.citizen_history as history
-    from models import OPEN_STATUSES, Department, Ticket, TicketType
-    from services.personal_data import open_citizen
-
-    original = history._tickets
-    held: list[Any] = []
-
-    def keeping(session: Any, citizen_id: int, *, is_open: bool, limit: int) -> list[Ticket]:
-        status = (
-            Ticket.status.in_(OPEN_STATUSES) if is_open else Ticket.status.not_in(OPEN_STATUSES)
-        )
-        rows = session.execute(
-            select(Ticket, TicketType, Department)
-            .join(TicketType, TicketType.id == Ticket.ticket_type_id)
-            .outerjoin(Department, Department.id == Ticket.department_id)
-            .where(Ticket.citizen_id == citizen_id, status)
-            .order_by(Ticket.received_at.desc(), Ticket.id.desc())
-            .limit(limit)
-        ).all()
-        held.append(rows)
-        return [ticket for ticket, _type, _dept in rows]
-
-    counter = [0]
-
-    def count(*_args: Any) -> None:
-        counter[0] += 1
-
-    connection = db.connection()
-    event.listen(connection, "before_cursor_execute", count)
-    out: dict[str, float] = {}
-    try:
-        for label, fn in (("as_is", original), ("kept", keeping)):
-            history._tickets = fn  # type: ignore[assignment]
-            times, statements = [], []
-            for cid, _e164, _tc, _name in citizens[:n]:
-                db.expunge_all()
-                held.clear()
-                counter[0] = 0
-                t0 = time.perf_counter()
-                open_citizen(db, agent, datetime.now(UTC), cid, "bench console")
-                db.flush()
-                times.append((time.perf_counter() - t0) * 1000)
-                statements.append(counter[0])
-            out[f"{label}_ms"] = cc.percentile(times, 50)
-            out[f"{label}_statements"] = cc.percentile(statements, 50)
-            out["n"] = float(len(times))
-    finally:
-        history._tickets = original
-        event.remove(connection, "before_cursor_execute", count)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
@@ -354,8 +296,6 @@ def main() -> None:
             if k and k % 50 == 0:
                 cc.log(f"{k}/{total} rounds")
         load1 = os.getloadavg()
-        effect = history_fix_effect(db, users[Role.AGENT], citizens[args.warmup :], 200)
-        cc.log(f"citizen record service, as is vs types kept: {effect}")
         if profiler is not None:
             import pstats
 
@@ -373,7 +313,6 @@ def main() -> None:
             "sizes": sizes,
             "load": load0,
             "load_after": load1,
-            "effect": effect,
         }
     finally:
         db.close()
@@ -417,7 +356,6 @@ def render(
     c360 = next(v for k, v in rows.items() if "360" in k)
     base = next(v for k, v in rows.items() if "baseline" in k)
     name = next((v for k, v in rows.items() if "name" in k), None)
-    e = facts["effect"]
     lines += [
         "",
         "Where the time goes (citizen 360°):",
@@ -427,16 +365,9 @@ def render(
         "each open ticket (working-time arithmetic), the template with Babel date formatting, "
         f"and what every signed-in page costs (the baseline: {f(base['p50'])} ms). The p95 "
         "moves with the load of the shared cores (load average above).",
-        f"- About half of the statements reload ticket types and departments that the ticket "
-        "query had already joined: `services.citizen_history._tickets` keeps only the "
-        "`Ticket` objects, and the session's identity map holds the joined rows weakly, so "
-        "each ticket line loads them again (`session.get` in the SLA clock, the lazy "
-        "relationships). Measured in this run on the service alone (`open_citizen`, "
-        f"{e['n']:.0f} citizens): {e['as_is_statements']:.0f} → "
-        f"{e['kept_statements']:.0f} statements "
-        f"and {e['as_is_ms']:.1f} → {e['kept_ms']:.1f} ms p50 when the joined rows are kept "
-        "referenced (or loaded with `contains_eager`). Not changed here: the module belongs "
-        "to the console's foundation work.",
+        "- The ticket query of the record loads each ticket's type and department with it "
+        "(`contains_eager` in `services.citizen_history._tickets`): no ticket line loads "
+        "them again.",
     ]
     if name is not None:
         lines.append(

@@ -56,7 +56,7 @@ from sqlalchemy.schema import CreateColumn, CreateIndex
 
 import models
 from acikkapi.db import make_engine
-from models.ticket import CLOCK_RUNNING_STATUSES
+from models.ticket import CLOCK_PAUSED_STATUSES, CLOCK_RUNNING_STATUSES
 from services.calendar_store import get_calendar
 from services.catalogue_loader import load_catalogue, load_demo
 from services.escalation import run_sweep
@@ -65,8 +65,8 @@ from services.sla_policy import ladder_for
 
 SECTION_TITLE = "## SLA escalation sweep (issue 5)"
 TARGET_S = 2.0
-RUNNING = "('new', 'forwarded', 'in_progress', 'reopened')"
-PAUSED = "('waiting_on_citizen', 'referred_externally')"
+RUNNING = "(" + ", ".join(sorted(f"'{s.value}'" for s in CLOCK_RUNNING_STATUSES)) + ")"
+PAUSED = "(" + ", ".join(sorted(f"'{s.value}'" for s in CLOCK_PAUSED_STATUSES)) + ")"
 NULL = "\\N"  # COPY's null marker
 CHUNK = 10_000  # rows per arming transaction
 

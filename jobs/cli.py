@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import click
@@ -33,6 +34,25 @@ def _logging(verbose: bool) -> None:
 
 def _backoff(attempt: int) -> float:
     return float(min(2 ** min(attempt, 5), 30))
+
+
+def _reconnecting(settings: Settings, serve: Callable[[int], None], retrying: str) -> None:
+    """Call ``serve(attempt)`` until it returns; while Redis is gone, say so (``retrying``
+    with ``{delay}``) and call it again after a capped back-off."""
+    attempt = 0
+    while True:
+        try:
+            serve(attempt)
+            return
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            attempt += 1
+            delay = _backoff(attempt)
+            click.echo(
+                f"Redis ({settings.redis_url}) yanıt vermiyor / is not answering: {exc}; "
+                + retrying.format(delay=f"{delay:.0f} s"),
+                err=True,
+            )
+            time.sleep(delay)
 
 
 @click.group("worker")
@@ -73,30 +93,23 @@ def run_cmd(
     _logging(verbose)
     settings = _settings(ctx)
     names = [q.strip() for q in queues.split(",")] if queues else list(settings.worker_queues)
-    attempt = 0
-    while True:
+
+    def serve(attempt: int) -> None:
         connection = redis_connection(settings)
-        try:
-            # After an outage Redis may still list the previous incarnation under its name
-            # until that key expires, so every restart registers under a fresh name.
-            incarnation = f"{name}.{attempt}" if name and attempt else name
-            worker_class = Worker if fork else SimpleWorker
-            rq_worker = worker_class(
-                [Queue(n, connection=connection) for n in names],
-                connection=connection,
-                name=incarnation,
-            )
-            rq_worker.work(burst=burst, with_scheduler=False)
-            return
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            attempt += 1
-            delay = _backoff(attempt)
-            click.echo(
-                f"Redis ({settings.redis_url}) yanıt vermiyor / is not answering: {exc}; "
-                f"retrying in {delay:.0f} s (nothing is lost: the outbox is in the database)",
-                err=True,
-            )
-            time.sleep(delay)
+        # After an outage Redis may still list the previous incarnation under its name
+        # until that key expires, so every restart registers under a fresh name.
+        incarnation = f"{name}.{attempt}" if name and attempt else name
+        worker_class = Worker if fork else SimpleWorker
+        rq_worker = worker_class(
+            [Queue(n, connection=connection) for n in names],
+            connection=connection,
+            name=incarnation,
+        )
+        rq_worker.work(burst=burst, with_scheduler=False)
+
+    _reconnecting(
+        settings, serve, "retrying in {delay} (nothing is lost: the outbox is in the database)"
+    )
 
 
 @worker.command("schedule")
@@ -117,8 +130,8 @@ def schedule_cmd(ctx: click.Context, list_only: bool, verbose: bool) -> None:
         for job in jobs:
             click.echo(f"{job.name:<24} every {job.interval_s:>4} s  queue {job.queue}")
         return
-    attempt = 0
-    while True:
+
+    def serve(attempt: int) -> None:
         scheduler = CronScheduler(
             connection=redis_connection(settings), name=f"acikkapi-{time.time_ns()}"
         )
@@ -131,18 +144,9 @@ def schedule_cmd(ctx: click.Context, list_only: bool, verbose: bool) -> None:
                 result_ttl=600,
                 name=job.name,
             )
-        try:
-            scheduler.start()  # type: ignore[no-untyped-call]
-            return
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            attempt += 1
-            delay = _backoff(attempt)
-            click.echo(
-                f"Redis ({settings.redis_url}) yanıt vermiyor / is not answering: {exc}; "
-                f"scheduler retrying in {delay:.0f} s",
-                err=True,
-            )
-            time.sleep(delay)
+        scheduler.start()  # type: ignore[no-untyped-call]
+
+    _reconnecting(settings, serve, "scheduler retrying in {delay}")
 
 
 @click.group("outbox")
@@ -202,13 +206,9 @@ def requeue_cmd(ctx: click.Context, notification_id: int) -> None:
 @click.pass_context
 def dispatch_cmd(ctx: click.Context, limit: int) -> None:
     """Send due notifications now, in this process, without Redis."""
-    from acikkapi.db import unit_of_work
-    from jobs.notifications import send_batch
+    from jobs.notifications import claim, send_batch
     from jobs.runtime import runtime
-    from services.outbox_dispatch import claim_due
 
-    rt = runtime()
-    with unit_of_work(rt.sessions) as session:
-        report = claim_due(session, datetime.now(UTC), limit=limit)
+    report = claim(runtime(), limit)
     counts = send_batch(report.claimed) if report.claimed else {}
     click.echo(f"claimed {len(report.claimed)}, dead {len(report.dead)}, {counts}")

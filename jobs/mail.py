@@ -8,8 +8,9 @@ from jobs.runtime import runtime
 
 
 def poll_inbox() -> dict[str, Any]:
-    """One poll of the configured IMAP mailbox; each message is its own transaction."""
+    """One poll of the configured IMAP mailbox; each message is its own transaction (on the
+    worker's database engine)."""
     from messaging.email_cli import poll_once
 
-    report = poll_once(runtime().settings)
-    return dict(vars(report)) if hasattr(report, "__dict__") else {"report": repr(report)}
+    rt = runtime()
+    return dict(vars(poll_once(rt.settings, rt.sessions)))

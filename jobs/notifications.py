@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -21,11 +22,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 
 from acikkapi.db import unit_of_work
-from jobs.runtime import Runtime, redis_connection, runtime
+from jobs.runtime import Runtime, runtime
 from messaging.delivery import DeliveryError, OutgoingEmail, OutgoingSms, SendResult
-from models import NotificationChannel
+from models import NotificationChannel, OutboxStatus
 from services import outbox_dispatch
-from services.notification_text import TemplateProblem, compose
+from services.email_channel import ticket_email_subject
+from services.notification_text import TemplateProblem, compose, template_context
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +60,12 @@ def _now() -> datetime:
 def dispatch_due(limit: int = CLAIM_LIMIT, batch_size: int = BATCH_SIZE) -> dict[str, int]:
     """Lease due outbox rows and enqueue them in batches. Safe to run concurrently."""
     rt = runtime()
-    queue = Queue(QUEUE, connection=redis_connection(rt.settings))
+    queue = Queue(QUEUE, connection=rt.redis())
     waiting = queue.count
     room = max(MAX_QUEUED_BATCHES - waiting, 0) * batch_size
     if room == 0:
         return {"claimed": 0, "dead": 0, "batches": 0, "waiting": waiting}
-    with unit_of_work(rt.sessions) as session:
-        report = outbox_dispatch.claim_due(
-            session,
-            _now(),
-            limit=min(limit, room),
-            lease=timedelta(seconds=rt.settings.outbox_lease_seconds),
-        )
-    for dead_id in report.dead:
-        log.warning(
-            "notification %s moved to the dead-letter list: lease expired too often", dead_id
-        )
+    report = claim(rt, min(limit, room))
     batches = [
         report.claimed[i : i + batch_size] for i in range(0, len(report.claimed), batch_size)
     ]
@@ -85,6 +77,22 @@ def dispatch_due(limit: int = CLAIM_LIMIT, batch_size: int = BATCH_SIZE) -> dict
         "batches": len(batches),
         "waiting": waiting,
     }
+
+
+def claim(rt: Runtime, limit: int) -> outbox_dispatch.ClaimReport:
+    """Lease up to ``limit`` due rows for ``outbox_lease_seconds`` (one transaction)."""
+    with unit_of_work(rt.sessions) as session:
+        report = outbox_dispatch.claim_due(
+            session,
+            _now(),
+            limit=limit,
+            lease=timedelta(seconds=rt.settings.outbox_lease_seconds),
+        )
+    for dead_id in report.dead:
+        log.warning(
+            "notification %s moved to the dead-letter list: lease expired too often", dead_id
+        )
+    return report
 
 
 def send_batch(ids: list[int]) -> dict[str, int]:
@@ -145,7 +153,7 @@ def send_one(rt: Runtime, row: _Row, accepted: list[tuple[int, str | None]]) -> 
                 session, _now(), row.id, error=f"{type(exc).__name__}: {exc}", retryable=retryable
             )
         log.warning("notification %s (%s) attempt failed: %s → %s", row.id, row.key, exc, status)
-        return "dead" if status is not None and status.value == "dead" else "failed"
+        return "dead" if status is OutboxStatus.DEAD else "failed"
     if result.duplicate:
         log.info("notification %s (%s): the gateway already had this key", row.id, row.key)
     accepted.append((row.id, result.provider_message_id))
@@ -161,18 +169,19 @@ def _settle(rt: Runtime, accepted: list[tuple[int, str | None]]) -> None:
 
 def _deliver(rt: Runtime, row: _Row) -> SendResult:
     settings = rt.settings
-    context = {
-        "municipality": settings.municipality_name,
-        "call_centre": settings.call_centre_number,
-    }
+    message = compose(
+        template=row.template,
+        language=row.language,
+        payload=row.payload,
+        context=template_context(settings),
+        email_subject=partial(ticket_email_subject, municipality=settings.municipality_name)
+        if row.channel is NotificationChannel.EMAIL
+        else None,
+    )
     if row.channel is NotificationChannel.CONSOLE:
         # Staff notices are read from the outbox by the console itself; nothing to send.
-        compose(template=row.template, language=row.language, payload=row.payload, context=context)
         return SendResult(provider_message_id=f"console:{row.recipient}")
     if row.channel is NotificationChannel.SMS:
-        message = compose(
-            template=row.template, language=row.language, payload=row.payload, context=context
-        )
         return rt.sms_gateway().send(
             OutgoingSms(
                 recipient=row.recipient,
@@ -181,20 +190,6 @@ def _deliver(rt: Runtime, row: _Row) -> SendResult:
                 sender=settings.sms_sender,
             )
         )
-    from services.email_channel import ticket_email_subject
-
-    def subject(reference_code: str | None, language: str) -> str:
-        if reference_code:
-            return ticket_email_subject(reference_code, language, settings.municipality_name)
-        return settings.municipality_name
-
-    message = compose(
-        template=row.template,
-        language=row.language,
-        payload=row.payload,
-        context=context,
-        email_subject=subject,
-    )
     return rt.email_sender().send(
         OutgoingEmail(
             recipient=row.recipient,

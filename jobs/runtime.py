@@ -1,4 +1,4 @@
-"""Per-process resources of a worker: settings, database engine, Redis, gateways.
+"""Per-process resources of a worker: settings, database engine, Redis client, gateways.
 
 RQ's default worker forks a work horse per job; everything here is created lazily and keyed
 by process id, so a horse never reuses a connection it inherited from its parent.
@@ -28,8 +28,15 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     pid: int = field(default_factory=os.getpid)
+    _redis: Redis | None = None
     _sms: SmsGateway | None = None
     _email: SmtpEmailSender | None = None
+
+    def redis(self) -> Redis:
+        """The process's Redis client (its connection pool reconnects after an outage)."""
+        if self._redis is None:
+            self._redis = redis_connection(self.settings)
+        return self._redis
 
     def sms_gateway(self) -> SmsGateway:
         if self._sms is None:
@@ -50,6 +57,9 @@ class Runtime:
             if adapter is not None:
                 adapter.close()
         self._sms = self._email = None
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
         self.engine.dispose()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ def escalation_sweep(batch_size: int = 500) -> list[dict[str, Any]]:
     for _ in range(MAX_ROUNDS):
         with unit_of_work(rt.sessions) as session:
             report = run_sweep(session, datetime.now(UTC), batch_size=batch_size)
-        reports.append(asdict(report) if is_dataclass(report) else {"report": repr(report)})
-        if not getattr(report, "more", False):
+        reports.append(asdict(report))
+        if not report.more:
             break
     return reports

@@ -15,7 +15,6 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 
 import click
@@ -25,17 +24,12 @@ from acikkapi.settings import Settings
 from messaging.delivery import DeliveryError, OutgoingEmail
 from messaging.email_imap import MailboxError, PollReport, poll_mailbox
 from services.email_channel import InboundEmail, InboundEmailOutcome, handle_inbound_email
+from services.ticket_photos import attachment_store
 
 OFF_MESSAGE = (
     "ACIKKAPI_IMAP_HOST boş: gelen e-posta yoklaması kapalı, hiçbir şey yapılmadı. / "
     "ACIKKAPI_IMAP_HOST is empty: inbound e-mail polling is off; nothing done."
 )
-
-
-def attachment_store(settings: Settings) -> Path:
-    """Where attachment files live: ``<instance>/attachments`` (paths in the database are
-    relative to it)."""
-    return settings.instance_dir / "attachments"
 
 
 def make_handler(
@@ -44,7 +38,7 @@ def make_handler(
     """``handle`` for :func:`poll_mailbox`: one committed transaction per message."""
     from acikkapi.db import unit_of_work
 
-    store = attachment_store(settings)
+    store = attachment_store(settings.instance_dir)
 
     def handle(inbound: InboundEmail) -> InboundEmailOutcome:
         with unit_of_work(factory) as session:
@@ -53,14 +47,17 @@ def make_handler(
     return handle
 
 
-def poll_once(settings: Settings) -> PollReport:
-    """One poll with its own database engine (the RQ job's entry point).
+def poll_once(settings: Settings, sessions: sessionmaker[Session] | None = None) -> PollReport:
+    """One poll (the RQ job's entry point), on ``sessions`` or on a database engine of its
+    own.
 
     Returns an empty report naming the reason when ``ACIKKAPI_IMAP_HOST`` is empty; raises
     :class:`MailboxError` when the mailbox cannot be read.
     """
     if not settings.imap_host:
         return PollReport(mailbox=settings.imap_mailbox, skipped=OFF_MESSAGE)
+    if sessions is not None:
+        return poll_mailbox(settings, make_handler(settings, sessions))
     from acikkapi.db import engine_from_settings, make_session_factory
 
     engine = engine_from_settings(settings)

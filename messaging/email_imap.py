@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import imaplib
-import ipaddress
 import logging
 import re
 import ssl
@@ -37,6 +36,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from acikkapi.settings import Settings
 from messaging.email_parse import MalformedEmail, parse_message
+from messaging.net import is_loopback
 from services.email_channel import EmailDisposition, InboundEmail, InboundEmailOutcome
 from services.errors import DomainError
 
@@ -144,15 +144,6 @@ def poll_mailbox(
 # -- connection -----------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _connect(
     settings: Settings, ssl_context: ssl.SSLContext | None, timeout: float
 ) -> imaplib.IMAP4:
@@ -167,7 +158,7 @@ def _connect(
     try:
         if "STARTTLS" in conn.capabilities:
             conn.starttls(ssl_context=context)
-        elif not _is_loopback(host):
+        elif not is_loopback(host):
             raise MailboxError(
                 f"IMAP {host}:{port} offers no STARTTLS; refusing to send the password in "
                 "clear text (set ACIKKAPI_IMAP_SSL=yes for implicit TLS)"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import logging
 import smtplib
 import ssl
@@ -23,6 +22,7 @@ from email.utils import formatdate, getaddresses
 
 from acikkapi.settings import Settings
 from messaging.delivery import DeliveryError, OutgoingEmail, SendResult
+from messaging.net import is_loopback
 
 log = logging.getLogger("acikkapi.email.smtp")
 
@@ -45,15 +45,6 @@ def message_id_for(idempotency_key: str, sender: str) -> str:
 def _address(value: str) -> str:
     pairs = getaddresses([value])
     return pairs[0][1] if pairs else ""
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _code(exc: smtplib.SMTPResponseException) -> int:
@@ -219,7 +210,7 @@ class SmtpEmailSender:
                 conn.starttls(context=self._ssl_context or ssl.create_default_context())
                 conn.ehlo()
             if settings.smtp_username:
-                if not settings.smtp_starttls and not _is_loopback(settings.smtp_host):
+                if not settings.smtp_starttls and not is_loopback(settings.smtp_host):
                     log.warning("SMTP password sent without TLS to %s", settings.smtp_host)
                 _login(conn, settings.smtp_username, settings.smtp_password)
         except BaseException:

@@ -53,7 +53,7 @@ def sms() -> None:
 @click.pass_context
 def receive(ctx: click.Context, sender: str, text: str, provider_id: str | None) -> None:
     """Handle one inbound SMS as if the gateway had received it (commits)."""
-    from services.message_templates import render
+    from services.notification_text import compose, template_context
     from services.sms_channel import InboundSms, handle_inbound_sms
 
     settings = _settings(ctx)
@@ -73,13 +73,12 @@ def receive(ctx: click.Context, sender: str, text: str, provider_id: str | None)
                 click.echo(f"  ticket : {outcome.ticket.reference_code}")
             reply = outcome.reply
             if reply is not None:
-                context = {
-                    "municipality": settings.municipality_name,
-                    "call_centre": settings.call_centre_number,
-                }
-                text_out = render(
-                    reply.template, reply.language.value, {**context, **reply.payload}
-                )
+                text_out = compose(
+                    template=reply.template,
+                    language=reply.language.value,
+                    payload=reply.payload,
+                    context=template_context(settings),
+                ).text
                 click.echo(
                     f"  reply  : {reply.channel.value} to {reply.recipient} ({reply.template})"
                 )

@@ -30,10 +30,10 @@ from email.message import Message
 from typing import IO, Any
 
 from messaging.delivery import DeliveryError, OutgoingSms, SendResult
+from messaging.net import is_loopback
 from messaging.sms_encoding import EncodedSms
 from messaging.sms_gateway import IYS_MESSAGE_TYPE, prepare
 
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _RETRYABLE_4XX = {408, 429}
 _MAX_BODY = 64 * 1024
 
@@ -60,7 +60,7 @@ class HttpSmsGateway:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in {"http", "https"} or not parsed.hostname:
             raise ValueError(f"ACIKKAPI_SMS_HTTP_URL is not an http(s) URL: {url!r}")
-        if parsed.scheme == "http" and parsed.hostname not in _LOOPBACK:
+        if parsed.scheme == "http" and not is_loopback(parsed.hostname):
             raise ValueError("ACIKKAPI_SMS_HTTP_URL must use https (credentials travel with it)")
         self.url = url
         self.timeout = timeout

@@ -35,6 +35,20 @@ class CallNoteLine:
     transfer_target: str | None
 
 
+def clean_note(text: str) -> str:
+    """``text`` without surrounding blanks (possibly empty); :class:`InvalidField` when it
+    is longer than :data:`MAX_NOTE` characters. For a form that checks a note before
+    acting (the switchboard checks it before the transfer, stores it after)."""
+    clean = text.strip()
+    if len(clean) > MAX_NOTE:
+        raise InvalidField(
+            f"Not en çok {MAX_NOTE} karakter olabilir.",
+            f"A note can be at most {MAX_NOTE} characters long.",
+            field="note",
+        )
+    return clean
+
+
 def add_call_note(
     session: Session,
     actor: StaffUser,
@@ -57,15 +71,9 @@ def add_call_note(
             "You are not permitted to write notes on calls.",
             role=actor.role.value,
         )
-    clean = text.strip()
+    clean = clean_note(text)
     if not clean:
         raise MissingField("Not boş olamaz.", "A note cannot be empty.", field="note")
-    if len(clean) > MAX_NOTE:
-        raise InvalidField(
-            f"Not en çok {MAX_NOTE} karakter olabilir.",
-            f"A note can be at most {MAX_NOTE} characters long.",
-            field="note",
-        )
     exists = session.scalar(select(CallRecord.id).where(CallRecord.call_id == call_id))
     if exists is None:
         raise UnknownEntity("Görüşme bulunamadı.", "No such call.", call_id=call_id)

@@ -43,11 +43,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models import (
-    OPEN_STATUSES,
     CallbackReason,
     CallbackStatus,
     CallbackTask,
@@ -61,6 +60,7 @@ from models import (
     TicketType,
 )
 from services.actors import system_actor
+from services.caller_lookup import open_ticket_count
 from services.errors import DomainError
 from services.identity import NormalisedPhone, normalise_phone
 from services.intake import open_ticket
@@ -490,15 +490,9 @@ def _citizen_exists(session: Session, citizen_id: int) -> bool:
     return citizens[citizen_id]
 
 
-def _caller_e164(record: CallRecord) -> str | None:
-    """The caller's usable number in E.164, without parsing it again: ``caller_e164`` is
-    set together with ``caller_raw`` (:func:`_set_caller`), ``None`` when it is unusable."""
-    if record.caller_raw is not None:
-        return record.caller_e164
-    return None
-
-
 def _set_caller(record: CallRecord, raw: str | None) -> None:
+    """The only writer of ``caller_raw``/``caller_e164``: the E.164 form is set with the raw
+    number, ``None`` when that is withheld or unusable."""
     if raw is None or record.caller_raw is not None:
         return
     record.caller_raw = raw[:64]
@@ -622,7 +616,7 @@ def _apply_answer(session: Session, record: CallRecord, fact: AgentAnswered) -> 
 
 
 def _callback_for_abandoned(session: Session, record: CallRecord, fact: Abandoned) -> bool:
-    e164 = _caller_e164(record)
+    e164 = record.caller_e164  # usable number, set with caller_raw by _set_caller
     if e164 is None:
         why = "withheld caller ID" if record.caller_raw else "no caller ID"
         _add_note(record, f"no callback: {why}")
@@ -788,7 +782,7 @@ def _open_ticket(
     answered_at = record.answered_at or now
     request = IntakeRequest(
         channel=Channel.SWITCHBOARD if record.via_switchboard else Channel.PHONE,
-        phone=record.caller_raw if _caller_e164(record) is not None else None,
+        phone=record.caller_raw if record.caller_e164 is not None else None,
         language=record.language,
         citizen_id=record.citizen_id,
         external_ref=record.call_id,
@@ -837,19 +831,13 @@ def citizen_card(session: Session, citizen_id: int) -> CitizenCard | None:
     """The citizen's card for a screen pop: name, language, special groups, how many tickets
     are open and the latest :data:`RECENT_TICKETS` (reference, type, status, received).
     Two indexed reads; nothing is written. ``None`` when the citizen does not exist."""
-    open_count = (
-        select(func.count(Ticket.id))
-        .where(Ticket.citizen_id == Citizen.id, Ticket.status.in_(OPEN_STATUSES))
-        .correlate(Citizen)
-        .scalar_subquery()
-    )
     row = session.execute(
         select(
             Citizen.first_name,
             Citizen.last_name,
             Citizen.preferred_language,
             Citizen.special_groups,
-            open_count,
+            open_ticket_count(),
         ).where(Citizen.id == citizen_id)
     ).first()
     if row is None:
@@ -887,7 +875,10 @@ def close_vanished_calls(
     Records started within ``window`` (default one day) before ``at`` with no ``ended_at``
     whose ``call_id`` is not in ``live_call_ids`` get ``ended_at`` = their last known event
     time and a note. Idempotent: closed records are not touched again. Returns how many.
+    Pending changes of the session are flushed first, so records created earlier in the
+    same transaction (an unflushed batch) are candidates too.
     """
+    session.flush()
     since = at - (window or timedelta(days=1))
     open_records = session.scalars(
         select(CallRecord).where(

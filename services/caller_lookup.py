@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
 from models import OPEN_STATUSES, Citizen, CitizenPhone, Language, Ticket
@@ -54,6 +54,17 @@ def priority_for(special_groups: object) -> int:
         return 0
     return max(
         (PRIORITY_BY_GROUP.get(g, 0) for g in special_groups if isinstance(g, str)), default=0
+    )
+
+
+def open_ticket_count() -> ScalarSelect[int]:
+    """Column expression: how many open tickets the ``Citizen`` of the enclosing ``SELECT``
+    has (a correlated sub-query on ``ix_tickets_dedup``)."""
+    return (
+        select(func.count(Ticket.id))
+        .where(Ticket.citizen_id == Citizen.id, Ticket.status.in_(OPEN_STATUSES))
+        .correlate(Citizen)
+        .scalar_subquery()
     )
 
 
@@ -99,12 +110,6 @@ def lookup_caller(
         e164 = normalise_phone(raw_caller_id or "").e164
     except InvalidPhoneNumber:
         return unknown
-    open_count = (
-        select(func.count(Ticket.id))
-        .where(Ticket.citizen_id == Citizen.id, Ticket.status.in_(OPEN_STATUSES))
-        .correlate(Citizen)
-        .scalar_subquery()
-    )
     rows: list[Any] = list(
         session.execute(
             select(
@@ -113,7 +118,7 @@ def lookup_caller(
                 Citizen.last_name,
                 Citizen.preferred_language,
                 Citizen.special_groups,
-                open_count,
+                open_ticket_count(),
             )
             .join(CitizenPhone, CitizenPhone.citizen_id == Citizen.id)
             .where(CitizenPhone.e164 == e164)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, contains_eager
 
 from models import (
     OPEN_STATUSES,
@@ -26,7 +26,6 @@ from models import (
     CallRecord,
     Citizen,
     CitizenPhone,
-    Department,
     Household,
     Neighbourhood,
     PhoneType,
@@ -35,7 +34,6 @@ from models import (
     SurveyQuestion,
     Ticket,
     TicketStatus,
-    TicketType,
 )
 from services.errors import UnknownEntity
 from services.sla_clock import clock_status
@@ -243,15 +241,19 @@ def ticket_lines(session: Session, now: datetime, tickets: list[Ticket]) -> tupl
 
 def _tickets(session: Session, citizen_id: int, *, is_open: bool, limit: int) -> list[Ticket]:
     condition = Ticket.status.in_(OPEN_STATUSES) if is_open else Ticket.status.not_in(OPEN_STATUSES)
-    rows = session.execute(
-        select(Ticket, TicketType, Department)
-        .join(TicketType, TicketType.id == Ticket.ticket_type_id)
-        .outerjoin(Department, Department.id == Ticket.department_id)
-        .where(Ticket.citizen_id == citizen_id, condition)
-        .order_by(Ticket.received_at.desc(), Ticket.id.desc())
-        .limit(limit)
+    # The joined type and department fill the tickets' relationships (held by the tickets,
+    # so neither the lines nor the SLA clocks load them again one ticket at a time).
+    return list(
+        session.scalars(
+            select(Ticket)
+            .join(Ticket.ticket_type)
+            .outerjoin(Ticket.department)
+            .options(contains_eager(Ticket.ticket_type), contains_eager(Ticket.department))
+            .where(Ticket.citizen_id == citizen_id, condition)
+            .order_by(Ticket.received_at.desc(), Ticket.id.desc())
+            .limit(limit)
+        )
     )
-    return [ticket for ticket, _type, _dept in rows]
 
 
 def call_lines(session: Session, citizen_id: int, limit: int = CALL_LIMIT) -> tuple[CallLine, ...]:

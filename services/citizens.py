@@ -160,7 +160,7 @@ def look_up(
         if row.id is None:  # the row that carries ``also``
             extra = row.also
         else:
-            found.append((_known(row), bool(row.holds_phone)))
+            found.append((_known(row._mapping), bool(row.holds_phone)))
     found.sort(key=lambda pair: pair[0].id)
     return CitizenLookup(found, extra)
 
@@ -257,17 +257,12 @@ _BY_EMAIL = {
 }
 
 
-def _known(row: Any) -> KnownCitizen:
-    return KnownCitizen(
-        id=row.id,
-        tc_number=row.tc_number,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        email=row.email,
-        preferred_language=row.preferred_language,
-        household_id=row.household_id,
-        consent_sms=row.consent_sms,
-    )
+_KNOWN_FIELDS = tuple(column.key for column in _COLUMNS)  # KnownCitizen's fields
+
+
+def _known(row: Mapping[Any, Any]) -> KnownCitizen:
+    """The citizen of a row of :data:`_COLUMNS` (or of the values written for one)."""
+    return KnownCitizen(**{name: row[name] for name in _KNOWN_FIELDS})
 
 
 def _identify(
@@ -313,7 +308,7 @@ def _identify(
         return CitizenResolution(None, "new"), False
     if identity.email:
         rows = conn.execute(_BY_EMAIL[locking], {"email": identity.email})
-        by_email = [_known(row) for row in rows]
+        by_email = [_known(row._mapping) for row in rows]
         if len(by_email) == 1:
             return CitizenResolution(by_email[0], "email"), False
         if len(by_email) > 1:
@@ -356,16 +351,7 @@ def _create(conn: Connection, now: datetime, identity: CitizenIdentity) -> Known
     row = conn.execute(_INSERT_CITIZEN, values).one()
     if identity.phone is not None:
         conn.execute(_INSERT_PHONE, _phone_values(row.id, identity.phone, now))
-    return KnownCitizen(
-        id=row.id,
-        tc_number=identity.tc_number,
-        first_name=identity.first_name,
-        last_name=identity.last_name,
-        email=identity.email,
-        preferred_language=values["preferred_language"],
-        household_id=identity.household_id,
-        consent_sms=row.consent_sms,
-    )
+    return _known({**values, **row._mapping})  # id and consent_sms as the row has them
 
 
 def _phone_values(citizen_id: int, phone: NormalisedPhone, now: datetime) -> dict[str, Any]:

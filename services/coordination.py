@@ -27,6 +27,7 @@ from models import (
 from services.citizen_history import TicketLine, ticket_lines
 from services.errors import InvalidField, InvalidTransition
 from services.permissions import require_coordination, visible_tickets
+from services.ticket_screens import ticket_contacts
 from services.ticket_states import can_move
 
 MAX_LIST = 200
@@ -175,21 +176,11 @@ def merge_preview(
         warnings.append("other_type")
     if duplicate.department_id != target.department_id:
         warnings.append("other_department")
-
-    def contacts(ticket: Ticket) -> list[TicketContact]:
-        return list(
-            session.scalars(
-                select(TicketContact)
-                .where(TicketContact.ticket_id == ticket.id)
-                .order_by(TicketContact.received_at, TicketContact.id)
-            )
-        )
-
     first, second = ticket_lines(session, now, [duplicate, target])
     return MergePreview(
         duplicate,
         target,
         (first, second),
-        (contacts(duplicate), contacts(target)),
+        (ticket_contacts(session, duplicate), ticket_contacts(session, target)),
         tuple(warnings),
     )

@@ -33,6 +33,7 @@ from services.intake_request import DEFAULT_TICKET_TYPE, MAX_DESCRIPTION, Intake
 from services.locks import lock_keys
 from services.message_templates import render
 from services.ticket_contacts import NewContact, add_contact
+from services.ticket_photos import sniff_image
 
 ACTOR_NAME = "email"  # the timeline names the system user ``system.email``
 MAX_ATTACHMENTS = 20  # per message; the rest are recorded as refused
@@ -294,21 +295,14 @@ def split_display_name(display_name: str) -> tuple[str | None, str | None]:
     return " ".join(words[:-1]), words[-1]
 
 
-# File signatures of the accepted media types (services.attachments.ALLOWED_MEDIA).
+# File signatures of the accepted media types (services.attachments.ALLOWED_MEDIA): the
+# images as the desk's photo upload recognises them, and PDF and WAV.
 def _sniff(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
     if data.startswith(b"%PDF-"):
         return "application/pdf"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return "audio/wav"
-    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim"):
-        return "image/heic"
-    return None
+    return sniff_image(data)
 
 
 _ALIASES = {

@@ -24,13 +24,12 @@ longer "pre-breach", and the breach step tells the same liaisons.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -41,7 +40,6 @@ from models import (
     Department,
     Language,
     NotificationChannel,
-    OutboxStatus,
     Role,
     StaffUser,
     Ticket,
@@ -50,18 +48,17 @@ from models import (
     TimelineAction,
 )
 from models.ticket import CLOCK_RUNNING_STATUSES
-from services import timeline
+from services import outbox, timeline
 from services.actors import system_actor
 from services.identity import is_mobile
 from services.sla_clock import Clock, StepTime, clock_for, schedule
 from services.sla_policy import Ladder, Step, ladder_for
-from services.ticket_notifications import UNREACHABLE_NOTE
+from services.ticket_ids import rows_json
+from services.ticket_notifications import notice_entry, reach
 
 __all__ = ["LOCAL_TZ", "Recipient", "SweepReport", "local_text", "recipients_for", "run_sweep"]
 
 LOCAL_TZ = ZoneInfo("Europe/Istanbul")
-NOTIFICATIONS = Base.metadata.tables["notifications"]  # the outbox (services.outbox)
-EVENTS = Base.metadata.tables["ticket_events"]  # the timeline (services.timeline)
 # Staff who speak for a unit at an escalation step, besides its liaison officers.
 HEAD_ROLES = frozenset({Role.UNIT_CHIEF, Role.SUPERVISOR, Role.MAYORS_OFFICE})
 
@@ -230,9 +227,8 @@ def run_sweep(session: Session, now: datetime, *, batch_size: int = 500) -> Swee
       examined ticket's ``next_escalation_at`` is later than ``now`` or cleared.
     * ``report.more`` is true when the batch was full: commit and call again.
     * A batch costs a fixed number of statements, whatever the number of steps: its
-      outbox rows (the columns ``services.outbox.enqueue`` writes: pending, available now)
-      and its timeline rows (``services.timeline.entry``) go in one insert each, the
-      tickets in one flush.
+      outbox rows (``services.outbox.enqueue_many``) and its timeline rows
+      (``services.timeline.write``) go in one insert each, the tickets in one update.
     """
     sweep = _Sweep(session, now)
     tickets = session.scalars(
@@ -247,8 +243,8 @@ def run_sweep(session: Session, now: datetime, *, batch_size: int = 500) -> Swee
         for ticket in tickets:
             _process(sweep, ticket)
         _delay_notices(sweep)
-    _write_rows(session, NOTIFICATIONS, sweep.rows)
-    _write_rows(session, EVENTS, sweep.events)
+    outbox.enqueue_many(session, sweep.rows)
+    timeline.write(session, sweep.events)
     _update_tickets(session, sweep.updates)
     sweep.report.examined = len(tickets)
     sweep.report.more = len(tickets) >= batch_size
@@ -324,8 +320,16 @@ def _take_step(sweep: _Sweep, ticket: Ticket, ladder: Ladder, step_time: StepTim
     def send(channel: NotificationChannel, recipient: str, person: Recipient) -> None:
         row_key = f"{key}:{person.key}:{channel.value}"
         sweep.rows.append(
-            _outbox_row(sweep, row_key, channel, recipient, template, person.language, payload)
-            | {"ticket_id": ticket.id}
+            outbox.pending_row(
+                sweep.now,
+                key=row_key,
+                channel=channel,
+                recipient=recipient,
+                template=template,
+                language=person.language,
+                payload=payload,
+                ticket_id=ticket.id,
+            )
         )
         queued.append(row_key)
 
@@ -368,11 +372,12 @@ def _take_step(sweep: _Sweep, ticket: Ticket, ladder: Ladder, step_time: StepTim
 def _delay_notices(sweep: _Sweep) -> None:
     """The citizen's delay notice for every ticket that breached in this batch (R3.4).
 
-    The channel rule is that of ``services.ticket_notifications.notify_citizen``: SMS to the
-    citizen's most recently seen mobile number unless they refused SMS, else e-mail, else a
-    timeline note that nobody could be told; a ticket without a citizen uses the phone or
-    e-mail of its contacts. The batch's citizens, phones and contacts are read in one query
-    each; each notice's timeline row follows its step's row.
+    The channel rule and timeline entry are those of ``services.ticket_notifications``
+    (``reach``, ``notice_entry``): SMS to the citizen's most recently seen mobile number
+    unless they refused SMS, else e-mail, else a timeline note that nobody could be told;
+    a ticket without a citizen uses the phone or e-mail of its contacts. The batch's
+    citizens, phones and contacts are read in one query each; each notice's timeline row
+    follows its step's row.
     """
     if not sweep.breached:
         return
@@ -415,97 +420,31 @@ def _delay_notices(sweep: _Sweep) -> None:
             phone = mobiles.get(ticket.citizen_id or 0) if consents_to_sms else None
         else:
             phone, email = contacts.get(ticket.id, (None, None))
-        channel = NotificationChannel.SMS if phone else NotificationChannel.EMAIL
-        recipient = phone or email
-        if recipient is None:
-            entry = timeline.entry(
-                ticket.id,
-                sweep.actor.id,
-                sweep.now,
-                TimelineAction.NOTE,
-                note=UNREACHABLE_NOTE,
-                template=CITIZEN_TEMPLATE,
-            )
-        else:
+        found = reach(phone, email)
+        if found is not None:
+            channel, recipient = found
             sweep.rows.append(
-                _outbox_row(
-                    sweep,
-                    key,
-                    channel,
-                    recipient,
-                    CITIZEN_TEMPLATE,
-                    ticket.language or Language.TR,
-                    {"reference_code": ticket.reference_code},
+                outbox.pending_row(
+                    sweep.now,
+                    key=key,
+                    channel=channel,
+                    recipient=recipient,
+                    template=CITIZEN_TEMPLATE,
+                    language=ticket.language or Language.TR,
+                    payload={"reference_code": ticket.reference_code},
+                    ticket_id=ticket.id,
                 )
-                | {"ticket_id": ticket.id}
             )
             sweep.report.citizen_notices += 1
-            entry = timeline.entry(
-                ticket.id,
-                sweep.actor.id,
-                sweep.now,
-                TimelineAction.NOTIFICATION_QUEUED,
-                template=CITIZEN_TEMPLATE,
-                channel=channel.value,
-                key=key,
-            )
+        entry = notice_entry(
+            ticket.id,
+            sweep.actor.id,
+            sweep.now,
+            template=CITIZEN_TEMPLATE,
+            key=key,
+            channel=found[0] if found is not None else None,
+        )
         sweep.events.insert(position, entry)
-
-
-def _outbox_row(
-    sweep: _Sweep,
-    key: str,
-    channel: NotificationChannel,
-    recipient: str,
-    template: str,
-    language: Language,
-    payload: dict[str, Any],
-) -> dict[str, Any]:
-    """One outbox row as ``services.outbox.enqueue`` writes it: pending, available now."""
-    return {
-        "idempotency_key": key,
-        "channel": channel,
-        "recipient": recipient,
-        "template": template,
-        "language": language,
-        "payload": payload,
-        "status": OutboxStatus.PENDING,
-        "attempts": 0,
-        "created_at": sweep.now,
-        "available_at": sweep.now,
-    }
-
-
-def _json_value(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot write {value!r} in a batch row")
-
-
-def _write_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (all with the same keys) into ``table`` in the caller's transaction.
-
-    On PostgreSQL one ``INSERT … SELECT FROM jsonb_to_recordset(:rows)`` statement carries
-    the whole batch (a few times faster than an executemany of thousands of rows); elsewhere
-    an executemany. Values are plain: strings (enum values), numbers, aware datetimes,
-    JSON-able dicts and lists. Unique constraints guard as for any insert.
-    """
-    if not rows:
-        return
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        connection.execute(insert(table), rows)
-        return
-    names = list(rows[0])
-    columns = ", ".join(names)
-    record = ", ".join(f"{n} {table.c[n].type.compile(dialect=connection.dialect)}" for n in names)
-    connection.execute(
-        text(
-            f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
-            f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({record})"
-        ),
-        {"rows": json.dumps(rows, default=_json_value)},
-    )
 
 
 def _update_tickets(session: Session, updates: list[tuple[Ticket, int, datetime | None]]) -> None:
@@ -522,7 +461,7 @@ def _update_tickets(session: Session, updates: list[tuple[Ticket, int, datetime 
                 "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
                 "AS r(id integer, level integer, next timestamptz) WHERE tickets.id = r.id"
             ),
-            {"rows": json.dumps(rows, default=_json_value)},
+            {"rows": rows_json(rows)},
         )
     else:
         tickets = Base.metadata.tables["tickets"]

@@ -1,11 +1,12 @@
 """What a channel hands to the one intake path, and how it is validated (R1, R2.1).
 
 Channel code fills an :class:`IntakeRequest` with what it parsed (raw strings are fine) and
-calls :func:`services.intake.open_ticket`. :func:`validate` turns it into a
-:class:`ValidIntake` or raises a typed :class:`~services.errors.DomainError` before anything
-is written. The catalogue (ticket type, neighbourhood) is read afresh for every contact, in
-one statement that the intake path shares with its locks: no cache can go stale after a
-catalogue edit, and no extra round trip is spent on it.
+calls :func:`services.intake.open_ticket`, which turns it into a :class:`ValidIntake`
+(:func:`check`, then :func:`complete` on the row of :func:`catalogue_query`) or raises a
+typed :class:`~services.errors.DomainError` before anything is written. The catalogue
+(ticket type, neighbourhood) is read afresh for every contact, in one statement that the
+intake path shares with its locks: no cache can go stale after a catalogue edit, and no
+extra round trip is spent on it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, literal_column, null, select
-from sqlalchemy.orm import Session
 
 from models import (
     Channel,
@@ -175,7 +175,7 @@ def _missing(field: str) -> MissingField:
 
 
 def check(now: datetime, request: IntakeRequest) -> CheckedRequest:
-    """The checks that need no database, in the order :func:`validate` applies them."""
+    """The checks that need no database, in the order they are applied."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     channel = Channel(request.channel)
@@ -281,9 +281,6 @@ def catalogue_params(checked: CheckedRequest) -> dict[str, Any]:
     return params
 
 
-_PLAIN_QUERIES = {hood: catalogue_query(neighbourhood=hood) for hood in (False, True)}
-
-
 def complete(checked: CheckedRequest, now: datetime, row: Row[Any]) -> ValidIntake:
     """Finish validating ``checked`` with the ``row`` of :func:`catalogue_query`."""
     request = checked.request
@@ -374,17 +371,3 @@ def complete(checked: CheckedRequest, now: datetime, row: Row[Any]) -> ValidInta
         resolved_at_first_contact=request.resolved_at_first_contact,
         resolution=resolution,
     )
-
-
-def validate(session: Session, now: datetime, request: IntakeRequest) -> ValidIntake:
-    """Check and normalise ``request``; raise a typed error on the first problem found.
-
-    Reads the catalogue (ticket type, neighbourhood) in one statement but writes nothing.
-    :func:`services.intake.open_ticket` runs the same three steps (:func:`check`,
-    :func:`catalogue_query`, :func:`complete`) with its locks and holidays in that
-    statement.
-    """
-    checked = check(now, request)
-    query = _PLAIN_QUERIES[checked.neighbourhood_name is not None]
-    row = session.connection().execute(query, catalogue_params(checked)).one()
-    return complete(checked, now, row)

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.message_templates import render
+
+if TYPE_CHECKING:
+    from acikkapi.settings import Settings
 
 
 @dataclass(frozen=True)
 class ComposedMessage:
     subject: str  # e-mail only ("" for SMS and console)
     text: str
+
+
+def template_context(settings: Settings) -> dict[str, str]:
+    """The installation's values every template may use besides the row's payload."""
+    return {"municipality": settings.municipality_name, "call_centre": settings.call_centre_number}
 
 
 class TemplateProblem(Exception):

@@ -2,19 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from models import Language, Notification, NotificationChannel, OutboxStatus, Ticket
-from services.ticket_ids import adopt_written
+from services.ticket_ids import adopt_written, insert_rows
 
 # Built once: executing a prepared construct costs no statement building or cache-key work.
 _BY_KEY = select(Notification).where(Notification.idempotency_key == bindparam("key"))
 # Only the columns given are listed: columns added later take their defaults.
 _INSERT = insert(Notification).returning(Notification.id)
+_TABLE = cast(Table, Notification.__table__)
+
+
+def queued(session: Session, key: str) -> Notification | None:
+    """The outbox row written for ``key``, if any."""
+    return session.scalars(_BY_KEY, {"key": key}).first()
+
+
+def pending_row(
+    now: datetime,
+    *,
+    key: str,
+    channel: NotificationChannel,
+    recipient: str,
+    template: str,
+    language: Language,
+    payload: dict[str, Any],
+    ticket_id: int | None,
+) -> dict[str, Any]:
+    """The values of a new outbox row: pending, no attempt yet, available ``now`` (what
+    :func:`enqueue` and :func:`enqueue_many` write)."""
+    return {
+        "idempotency_key": key,
+        "channel": channel,
+        "recipient": recipient,
+        "template": template,
+        "language": language,
+        "payload": payload,
+        "ticket_id": ticket_id,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "created_at": now,
+        "available_at": now,
+    }
 
 
 def enqueue(
@@ -40,23 +75,28 @@ def enqueue(
     still guards them.
     """
     if not key_is_new:
-        existing = session.scalars(_BY_KEY, {"key": key}).first()
+        existing = queued(session, key)
         if existing is not None:
             return existing
     if ticket is not None and ticket.id is None:
         session.flush()  # the ticket row first: the outbox row refers to it
-    values: dict[str, Any] = {
-        "idempotency_key": key,
-        "channel": channel,
-        "recipient": recipient,
-        "template": template,
-        "language": language,
-        "payload": payload,
-        "ticket_id": ticket.id if ticket is not None else None,
-        "status": OutboxStatus.PENDING,
-        "attempts": 0,
-        "created_at": now,
-        "available_at": now,
-    }
+    values = pending_row(
+        now,
+        key=key,
+        channel=channel,
+        recipient=recipient,
+        template=template,
+        language=language,
+        payload=payload,
+        ticket_id=ticket.id if ticket is not None else None,
+    )
     values["id"] = session.connection().execute(_INSERT, values).scalar_one()
     return adopt_written(session, Notification, values)
+
+
+def enqueue_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Write many notifications (each from :func:`pending_row`) in one statement, in the
+    caller's transaction, for a batch whose keys are new (no look-up: a key written before
+    fails the whole statement on the unique constraint, so nobody is told twice). Nothing
+    is added to the session."""
+    insert_rows(session, _TABLE, rows)

@@ -112,31 +112,12 @@ def leased(session: Session, ids: Sequence[int]) -> list[Notification]:
     )
 
 
-def mark_sent(
-    session: Session, now: datetime, notification_id: int, *, provider_message_id: str | None
-) -> bool:
-    """Settle one row as sent. Returns False when it was no longer ``sending`` (already
-    settled by another attempt): the gateway's answer is then only logged, never applied twice.
-    """
-    result = session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id, Notification.status == OutboxStatus.SENDING)
-        .values(
-            status=OutboxStatus.SENT,
-            sent_at=now,
-            provider_message_id=provider_message_id,
-            last_error=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
 def mark_sent_many(
     session: Session, now: datetime, results: Sequence[tuple[int, str | None]]
 ) -> None:
-    """Settle several rows as sent in one statement (``(id, provider_message_id)`` pairs);
-    like :func:`mark_sent`, rows no longer ``sending`` are left alone."""
+    """Settle rows as sent in one statement (``(id, provider_message_id)`` pairs). A row no
+    longer ``sending`` (already settled by another attempt) is left alone: the gateway's
+    answer is then only logged, never applied twice."""
     if not results:
         return
     table = cast(Table, Notification.__table__)

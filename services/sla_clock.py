@@ -153,6 +153,14 @@ def rearm(session: Session, ticket: Ticket) -> datetime | None:
     return ticket.next_escalation_at
 
 
+def _within_law(ticket: Ticket, due: datetime, floor: datetime) -> datetime:
+    """``due`` moved by a pause, held at the legal deadline when it would pass it (but
+    never earlier than ``floor``, the due time before the move): the law does not wait."""
+    if ticket.legal_due_at is not None and due > ticket.legal_due_at:
+        return max(ticket.legal_due_at, floor)
+    return due
+
+
 def _pause(
     session: Session, actor: StaffUser, now: datetime, ticket: Ticket, reason: TicketStatus
 ) -> None:
@@ -181,9 +189,7 @@ def _end_pause(
     clock = clock_for(session, ticket)
     paused = timedelta(seconds=int(clock.between(paused_since, now).total_seconds()))
     previous_due = ticket.due_at
-    moved = clock.add(previous_due, paused)
-    if ticket.legal_due_at is not None and moved > ticket.legal_due_at:
-        moved = max(ticket.legal_due_at, previous_due)  # the law does not wait
+    moved = _within_law(ticket, clock.add(previous_due, paused), previous_due)
     ticket.due_at = moved
     ticket.sla_paused_at = None
     ticket.sla_paused_seconds = (ticket.sla_paused_seconds or 0) + int(paused.total_seconds())
@@ -247,12 +253,10 @@ def recompute_due(session: Session, ticket: Ticket, ticket_type: TicketType) -> 
     start = ticket.sla_started_at or ticket.received_at
     calendar = get_calendar(session)
     base = deadlines_for(calendar, ticket_type, start).due_at
-    due = Clock(calendar, ticket_type.sla_unit).add(
-        base, timedelta(seconds=ticket.sla_paused_seconds or 0)
+    paused = timedelta(seconds=ticket.sla_paused_seconds or 0)
+    ticket.due_at = _within_law(
+        ticket, Clock(calendar, ticket_type.sla_unit).add(base, paused), base
     )
-    if ticket.legal_due_at is not None and due > ticket.legal_due_at:
-        due = max(ticket.legal_due_at, base)
-    ticket.due_at = due
     rearm(session, ticket)
 
 
@@ -281,9 +285,7 @@ def clock_status(session: Session, ticket: Ticket, now: datetime) -> ClockStatus
     if ticket.sla_paused_at is not None:
         current = timedelta(seconds=int(clock.between(ticket.sla_paused_at, now).total_seconds()))
         paused += current
-        due = clock.add(due, current)
-        if ticket.legal_due_at is not None and due > ticket.legal_due_at:
-            due = max(ticket.legal_due_at, ticket.due_at)
+        due = _within_law(ticket, clock.add(due, current), ticket.due_at)
     breached = now >= due
     return ClockStatus(
         running=_has_running_clock(ticket),

@@ -49,11 +49,11 @@ from services.errors import InvalidField, InvalidPhoneNumber, InvalidReferenceCo
 from services.identity import normalise_phone, normalise_tc_number
 from services.intake import IntakeResult, open_ticket
 from services.intake_request import IntakeRequest
+from services.ticket_contacts import live_ticket
 from services.ticket_states import STATUS_NAMES_TR
 
 ACTOR_NAME = "sms"
 MAX_PROVIDER_ID = 120  # TicketContact.external_ref
-MAX_MERGE_HOPS = 10
 
 STATUS_NAMES_EN = {
     TicketStatus.NEW: "received",
@@ -247,16 +247,6 @@ def _may_see(session: Session, ticket: Ticket, e164: str) -> bool:
     return owned is not None
 
 
-def _current(ticket: Ticket) -> Ticket:
-    """Follow merges to the ticket that now carries the work."""
-    current = ticket
-    for _ in range(MAX_MERGE_HOPS):
-        if current.status is not TicketStatus.MERGED or current.merged_into is None:
-            break
-        current = current.merged_into
-    return current
-
-
 def handle_inbound_sms(session: Session, now: datetime, sms: InboundSms) -> InboundSmsOutcome:
     """Handle one SMS to the short number; see the module docstring.
 
@@ -361,13 +351,15 @@ def _status_reply(
     session: Session, now: datetime, e164: str, code: str, key: str, language: Language
 ) -> InboundSmsOutcome:
     ticket = session.scalar(select(Ticket).where(Ticket.reference_code == code))
-    current = _current(ticket) if ticket is not None else None
-    allowed = (
-        ticket is not None
-        and current is not None
-        and (_may_see(session, ticket, e164) or _may_see(session, current, e164))
-    )
-    if ticket is None or current is None or not allowed:
+    current = live_ticket(session, ticket) if ticket is not None else None
+    if (
+        ticket is None
+        or current is None
+        or not (
+            _may_see(session, ticket, e164)
+            or (current is not ticket and _may_see(session, current, e164))
+        )
+    ):
         reply = _reply(
             session, now, key, e164, "sms_reply_code_unknown", language, {"reference_code": code}
         )

@@ -110,19 +110,25 @@ class DirectoryEntry:
         return self.name_en if language == "en" else self.name_tr
 
 
+def unit_directory(session: Session) -> list[DirectoryEntry]:
+    """Every active unit with a phone extension, by extension. Reads only."""
+    return [
+        DirectoryEntry(str(dept.phone_extension), dept.name_tr, dept.name_en)
+        for dept in session.scalars(
+            select(Department)
+            .where(Department.is_active, Department.phone_extension.is_not(None))
+            .order_by(Department.phone_extension)
+        )
+    ]
+
+
 def directory(session: Session, call_centre: str) -> list[DirectoryEntry]:
-    """The call centre (its queue's internal extension ``call_centre``) first, then every
-    active unit with a phone extension, by extension. Reads only."""
+    """The call centre (its queue's internal extension ``call_centre``) first, then
+    :func:`unit_directory`. Reads only."""
     entries = [
         DirectoryEntry(call_centre, "Çağrı merkezi (444 80 07)", "Call centre", call_centre=True)
     ]
-    for dept in session.scalars(
-        select(Department)
-        .where(Department.is_active, Department.phone_extension.is_not(None))
-        .order_by(Department.phone_extension)
-    ):
-        entries.append(DirectoryEntry(str(dept.phone_extension), dept.name_tr, dept.name_en))
-    return entries
+    return entries + unit_directory(session)
 
 
 def directory_entry(session: Session, call_centre: str, extension: str) -> DirectoryEntry:

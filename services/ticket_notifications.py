@@ -33,7 +33,6 @@ _PHONES_RECENT_FIRST = (
     .where(CitizenPhone.citizen_id == bindparam("citizen_id"))
     .order_by(CitizenPhone.last_seen_at.desc(), CitizenPhone.id.desc())
 )
-_BY_KEY = select(Notification).where(Notification.idempotency_key == bindparam("key"))
 
 
 class Reachable(Protocol):
@@ -63,6 +62,42 @@ def _sms_recipient(
         return None
     phones = session.scalars(_PHONES_RECENT_FIRST, {"citizen_id": citizen.id})
     return next((p for p in phones if _is_mobile(p)), None)
+
+
+def reach(phone: str | None, email: str | None) -> tuple[NotificationChannel, str] | None:
+    """The channel and address of a citizen notice: SMS to ``phone`` (a mobile number the
+    citizen has not refused SMS on), else e-mail to ``email``, else ``None`` (nobody)."""
+    if phone:
+        return NotificationChannel.SMS, phone
+    if email is not None:
+        return NotificationChannel.EMAIL, email
+    return None
+
+
+def notice_entry(
+    ticket_id: int,
+    actor_id: int,
+    now: datetime,
+    *,
+    template: str,
+    key: str,
+    channel: NotificationChannel | None,
+) -> dict[str, Any]:
+    """The timeline entry of a citizen notice: queued on ``channel`` under ``key``, or
+    (``channel`` ``None``) a note that nobody could be told."""
+    if channel is None:
+        return timeline.entry(
+            ticket_id, actor_id, now, TimelineAction.NOTE, note=UNREACHABLE_NOTE, template=template
+        )
+    return timeline.entry(
+        ticket_id,
+        actor_id,
+        now,
+        TimelineAction.NOTIFICATION_QUEUED,
+        template=template,
+        channel=channel.value,
+        key=key,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,28 +134,18 @@ def queue_notice(
     caller has already classified the number as a mobile one (not parsed again).
     """
     if not key_is_new:
-        already = session.scalars(_BY_KEY, {"key": key}).first()
+        already = outbox.queued(session, key)
         if already is not None:
             return QueuedNotice(already, None)  # queued before: nothing new to record
-    payload: dict[str, Any] = {"reference_code": ticket.reference_code, **(extra or {})}
-    language = ticket.language or Language.TR
-    recipient = _sms_recipient(session, citizen, phone_hint, phone_hint_is_mobile)
-    channel = NotificationChannel.SMS
-    if recipient is None:
-        recipient = email_hint or (citizen.email if citizen is not None else None)
-        channel = NotificationChannel.EMAIL
-    if recipient is None:
+    found = reach(
+        _sms_recipient(session, citizen, phone_hint, phone_hint_is_mobile),
+        email_hint or (citizen.email if citizen is not None else None),
+    )
+    if found is None:
         return QueuedNotice(
-            None,
-            timeline.entry(
-                ticket.id,
-                actor.id,
-                now,
-                TimelineAction.NOTE,
-                note=UNREACHABLE_NOTE,
-                template=template,
-            ),
+            None, notice_entry(ticket.id, actor.id, now, template=template, key=key, channel=None)
         )
+    channel, recipient = found
     note = outbox.enqueue(
         session,
         now,
@@ -128,22 +153,13 @@ def queue_notice(
         channel=channel,
         recipient=recipient,
         template=template,
-        language=language,
-        payload=payload,
+        language=ticket.language or Language.TR,
+        payload={"reference_code": ticket.reference_code, **(extra or {})},
         ticket=ticket,
         key_is_new=True,  # looked up above when it could exist
     )
     return QueuedNotice(
-        note,
-        timeline.entry(
-            ticket.id,
-            actor.id,
-            now,
-            TimelineAction.NOTIFICATION_QUEUED,
-            template=template,
-            channel=channel.value,
-            key=key,
-        ),
+        note, notice_entry(ticket.id, actor.id, now, template=template, key=key, channel=channel)
     )
 
 
@@ -168,9 +184,9 @@ def notify_citizen(
     look-up when the key names a row created in this transaction (it cannot exist yet).
     """
     if not key_is_new:
-        already = session.scalars(_BY_KEY, {"key": key}).first()
+        already = outbox.queued(session, key)
         if already is not None:
-            return already
+            return already  # before loading the citizen: a replay reads nothing else
     citizen = session.get(Citizen, ticket.citizen_id) if ticket.citizen_id else None
     notice = queue_notice(
         session,
@@ -185,9 +201,6 @@ def notify_citizen(
         extra=extra,
         key_is_new=True,  # looked up above when it could exist
     )
-    entry = notice.timeline_entry
-    if entry is not None:
-        timeline.record(
-            session, ticket, actor, now, entry["action"], note=entry["note"], **entry["data"]
-        )
+    if notice.timeline_entry is not None:
+        timeline.add(session, notice.timeline_entry)
     return notice.notification

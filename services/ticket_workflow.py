@@ -302,9 +302,8 @@ def reclassify_ticket(
     ticket.kind = ticket_type.default_kind
     ticket.department_id = route.department_id
     ticket.external_institution_id = route.external_institution_id
-    ticket.due_at = deadlines.due_at
     ticket.legal_due_at = deadlines.legal_due_at
-    sla_clock.recompute_due(session, ticket, ticket_type)  # cycle start, pauses, re-arm
+    sla_clock.recompute_due(session, ticket, ticket_type)  # due_at: cycle start, pauses, re-arm
     ticket.updated_at = now
     timeline.record(
         session,

@@ -25,22 +25,33 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent_console import db
-from agent_console.ami import SIGNED_OUT, WRAP_UP, MemberState
+from agent_console.ami import (
+    SIGNED_OUT,
+    WRAP_UP,
+    AgentState,
+    interface_of,
+    require_interface,
+    summarise,
+    transfer_live_call,
+)
 from agent_console.context import console, now
+from agent_console.forms import form_text, form_token_ok
+from agent_console.i18n import current_language
 from agent_console.labels import AGENT_STATE
 from agent_console.permissions import wants_json
 from agent_console.security import IDLE_TIMEOUT, current_staff, session_deadline
-from models import CallRecord, Channel, Department, Neighbourhood, StaffUser, Ticket, TicketType
+from models import CallRecord, Channel, Neighbourhood, StaffUser, Ticket, TicketType
 from services.call_desk import call_for, current_call, record_call_ticket
 from services.citizen_history import CitizenHistory, display_phone
 from services.errors import DomainError, InvalidField
 from services.intake_request import IntakeRequest
 from services.personal_data import open_citizen
+from services.switchboard import unit_directory
+from services.ticket_screens import active_ticket_types, neighbourhoods
 from telephony.render import QUEUE_EN, QUEUE_TR, SWITCHBOARD_NUMBER
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
 
-INTERNAL_CONTEXT = "acikkapi-internal"  # where staff phones and transfer targets live
 STREAM_SECONDS = 300.0  # an SSE response ends after this; the browser reconnects
 
 PAUSE_REASONS: dict[str, object] = {
@@ -55,37 +66,9 @@ PAUSE_REASONS: dict[str, object] = {
 # --- queue state ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AgentState:
-    code: str  # ready, in_call, paused, wrap_up, signed_out, phone_offline, no_queue, unknown
-    reason: str
-    queues: tuple[str, ...]
-
-
-def interface_of(staff: StaffUser) -> str | None:
-    return f"PJSIP/{staff.sip_extension}" if staff.sip_extension else None
-
-
 def queues_of(staff: StaffUser) -> list[str]:
     """The queues an agent serves: Turkish always, English when they speak it."""
     return [QUEUE_TR, QUEUE_EN] if "en" in (staff.languages or []) else [QUEUE_TR]
-
-
-def summarise(members: list[MemberState]) -> AgentState:
-    queues = tuple(m.queue for m in members)
-    if not members:
-        return AgentState("no_queue", "", queues)
-    if all(m.signed_out for m in members):
-        return AgentState("signed_out", "", queues)
-    paused = [m for m in members if m.paused]
-    if paused:
-        reason = paused[0].reason
-        return AgentState("wrap_up" if reason == WRAP_UP else "paused", reason, queues)
-    if any(m.in_call for m in members) or any(m.device_status in (2, 3, 6, 7) for m in members):
-        return AgentState("in_call", "", queues)
-    if all(m.device_status in (4, 5) for m in members):
-        return AgentState("phone_offline", "", queues)
-    return AgentState("ready", "", queues)
 
 
 def _state(staff: StaffUser) -> tuple[AgentState, str | None]:
@@ -96,13 +79,7 @@ def _state(staff: StaffUser) -> tuple[AgentState, str | None]:
         with console().pbx() as pbx:
             return summarise(pbx.queue_status(interface)), None
     except DomainError as exc:
-        return AgentState("unknown", "", ()), exc.message(_language())
-
-
-def _language() -> str:
-    from flask_babel import get_locale
-
-    return str(get_locale() or "tr")
+        return AgentState("unknown", "", ()), exc.message(current_language())
 
 
 def _after_action(message: str) -> ResponseReturnValue:
@@ -111,17 +88,6 @@ def _after_action(message: str) -> ResponseReturnValue:
         return jsonify(ok=True, message=message, state=state.code, reason=state.reason, error=error)
     flash(message, "info")
     return redirect(url_for("agent.screen"))
-
-
-def _pbx_action(staff: StaffUser) -> str:
-    interface = interface_of(staff)
-    if interface is None:
-        raise InvalidField(
-            "Size tanımlı bir dahili numara yok.",
-            "You have no phone extension.",
-            field="sip_extension",
-        )
-    return interface
 
 
 # --- the screen ----------------------------------------------------------------------------
@@ -197,15 +163,10 @@ class CallPanel:
 
 def transfer_targets(session: Session) -> list[tuple[str, str]]:
     """Department extensions and the switchboard (R1.11)."""
-    language = _language()
+    language = current_language()
     targets = [(SWITCHBOARD_NUMBER, _("Santral (operatör)"))]
-    for dept in session.scalars(
-        select(Department)
-        .where(Department.is_active, Department.phone_extension.is_not(None))
-        .order_by(Department.phone_extension)
-    ):
-        name = dept.name_en if language == "en" else dept.name_tr
-        targets.append((str(dept.phone_extension), f"{dept.phone_extension} — {name}"))
+    for entry in unit_directory(session):
+        targets.append((entry.extension, f"{entry.extension} — {entry.name(language)}"))
     return targets
 
 
@@ -238,10 +199,8 @@ def _call_panel(record: CallRecord) -> CallPanel:
         history=history,
         greeting=greeting(staff),
         form_token=uuid.uuid4().hex,
-        ticket_types=list(
-            s.scalars(select(TicketType).where(TicketType.is_active).order_by(TicketType.name_tr))
-        ),
-        neighbourhoods=list(s.scalars(select(Neighbourhood).order_by(Neighbourhood.name))),
+        ticket_types=active_ticket_types(s),
+        neighbourhoods=neighbourhoods(s),
         targets=transfer_targets(s),
         reference_code=code,
     )
@@ -264,7 +223,7 @@ def call(call_id: str) -> ResponseReturnValue:
 @bp.route("/queue/login", methods=["POST"])
 def queue_login() -> ResponseReturnValue:
     staff = current_staff()
-    interface = _pbx_action(staff)
+    interface = require_interface(staff)
     with console().pbx() as pbx:
         for queue in queues_of(staff):
             pbx.queue_add(queue, interface, staff.full_name)
@@ -275,7 +234,7 @@ def queue_login() -> ResponseReturnValue:
 @bp.route("/queue/logout", methods=["POST"])
 def queue_logout() -> ResponseReturnValue:
     staff = current_staff()
-    interface = _pbx_action(staff)
+    interface = require_interface(staff)
     with console().pbx() as pbx:
         removed = [pbx.queue_remove(queue, interface) for queue in queues_of(staff)]
         if not all(removed):  # static members cannot leave: they are paused instead
@@ -290,7 +249,7 @@ def pause() -> ResponseReturnValue:
         raise InvalidField(
             "Bir mola nedeni seçin.", "Choose a reason for the pause.", field="reason"
         )
-    interface = _pbx_action(current_staff())
+    interface = require_interface(current_staff())
     with console().pbx() as pbx:
         pbx.queue_pause(interface, True, reason)
     return _after_action(_("Moladasınız: %(reason)s", reason=PAUSE_REASONS[reason]))
@@ -298,7 +257,7 @@ def pause() -> ResponseReturnValue:
 
 @bp.route("/ready", methods=["POST"])
 def ready() -> ResponseReturnValue:
-    interface = _pbx_action(current_staff())
+    interface = require_interface(current_staff())
     with console().pbx() as pbx:
         pbx.queue_pause(interface, False)
     return _after_action(_("Hazırsınız; sıradaki çağrı size gelecek."))
@@ -307,7 +266,7 @@ def ready() -> ResponseReturnValue:
 @bp.route("/wrapup", methods=["POST"])
 def wrapup() -> ResponseReturnValue:
     """After a call: no new call until the agent says ready (notes, the ticket form)."""
-    interface = _pbx_action(current_staff())
+    interface = require_interface(current_staff())
     with console().pbx() as pbx:
         pbx.queue_pause(interface, True, WRAP_UP)
     return _after_action(_("Son işlem: işiniz bitince “Hazırım” deyin."))
@@ -316,17 +275,12 @@ def wrapup() -> ResponseReturnValue:
 # --- the call's ticket and transfer ----------------------------------------------------------
 
 
-def _text(name: str) -> str | None:
-    value = request.form.get(name, "").strip()
-    return value or None
-
-
 @bp.route("/calls/<call_id>/ticket", methods=["POST"])
 def call_ticket(call_id: str) -> ResponseReturnValue:
     """Open the ticket of the call through the one intake path (services.call_desk)."""
     staff = current_staff()
     token = request.form.get("form_token", "")
-    if not (token.isalnum() and 16 <= len(token) <= 64):
+    if not form_token_ok(token):
         abort(400)
     citizen_raw = request.form.get("citizen_id", "")
     first_contact = request.form.get("resolved_at_first_contact") == "1"
@@ -339,19 +293,19 @@ def call_ticket(call_id: str) -> ResponseReturnValue:
             record,
             IntakeRequest(
                 channel=Channel.PHONE,  # switchboard calls: services.call_desk decides
-                ticket_type_code=_text("ticket_type"),
+                ticket_type_code=form_text("ticket_type"),
                 description=request.form.get("description", ""),
                 citizen_id=int(citizen_raw) if citizen_raw.isdigit() else None,
-                tc_number=_text("tc_number"),
-                first_name=_text("first_name"),
-                last_name=_text("last_name"),
-                phone=_text("phone"),
-                email=_text("email"),
-                neighbourhood=_text("neighbourhood"),
-                address_text=_text("address"),
+                tc_number=form_text("tc_number"),
+                first_name=form_text("first_name"),
+                last_name=form_text("last_name"),
+                phone=form_text("phone"),
+                email=form_text("email"),
+                neighbourhood=form_text("neighbourhood"),
+                address_text=form_text("address"),
                 external_ref=f"console:{token}",
                 resolved_at_first_contact=first_contact,
-                resolution=_text("resolution") if first_contact else None,
+                resolution=form_text("resolution") if first_contact else None,
             ),
         )
         ticket = result.ticket
@@ -375,16 +329,5 @@ def transfer(call_id: str) -> ResponseReturnValue:
     allowed = dict(transfer_targets(s))
     if target not in allowed:
         raise InvalidField("Aktarım hedefi geçersiz.", "Unknown transfer target.", field="target")
-    if record.ended_at is not None:
-        raise InvalidField("Görüşme sona ermiş.", "The call has ended.", field="call_id")
-    interface = _pbx_action(staff)
-    with console().pbx() as pbx:
-        channel = pbx.agent_channel(call_id, interface)
-        if channel is None:
-            raise InvalidField(
-                "Bu görüşme şu anda sizin hattınızda değil.",
-                "This call is not on your line now.",
-                field="call_id",
-            )
-        pbx.blind_transfer(channel, target, INTERNAL_CONTEXT)
+    transfer_live_call(console().pbx, staff, record, target)
     return _after_action(_("Görüşme aktarıldı: %(target)s", target=allowed[target]))

@@ -2,20 +2,16 @@
 (its primary and backup liaison are notified), re-route it by type, refer it to an external
 institution, merge duplicates after a side-by-side preview, split it, give it more time.
 
-Also the small helpers the ticket screens of this area and of the department inbox share
-(:func:`load_ticket`, :func:`back_on_error`, :func:`form_int`)."""
+What the ticket screens read is :mod:`services.ticket_screens`; their form helpers are
+:mod:`agent_console.forms`."""
 
 from __future__ import annotations
 
-import enum
-import functools
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -23,17 +19,15 @@ from sqlalchemy.orm import Session
 
 from agent_console import db
 from agent_console.context import now
-from agent_console.permissions import wants_json
+from agent_console.forms import back_on_error, choice, form_int
+from agent_console.i18n import current_language, when
 from agent_console.security import current_staff
 from models import (
-    Attachment,
     Channel,
     Department,
     ExternalInstitution,
     StaffUser,
     Ticket,
-    TicketContact,
-    TicketEvent,
     TicketType,
 )
 from services.citizen_history import ticket_lines
@@ -45,8 +39,16 @@ from services.coordination import (
     merge_preview,
 )
 from services.deadline_extension import MAX_DAYS, extend_deadline
-from services.errors import DomainError, InvalidField, MissingField, UnknownEntity
+from services.errors import MissingField, UnknownEntity
 from services.permissions import require_can_view, require_coordination
+from services.ticket_screens import (
+    active_ticket_types,
+    ticket_contacts,
+    ticket_photos,
+    ticket_timeline,
+    ticket_units,
+    visible_ticket,
+)
 from services.ticket_split import split_ticket
 from services.ticket_workflow import (
     find_by_reference,
@@ -68,111 +70,6 @@ WARNINGS: dict[str, object] = {
     "other_type": _l("Başvuruların türleri farklı."),
     "other_department": _l("Başvurular farklı birimlerde."),
 }
-UNIT_LEVELS = ("directorate", "office")  # units that work on tickets (not the mayor's chain)
-
-# --- shared by the ticket screens (coordination, department inbox, desk) -------------------
-
-E = TypeVar("E", bound=enum.Enum)
-View = Callable[..., ResponseReturnValue]
-
-
-def language() -> str:
-    return str(get_locale() or "tr")
-
-
-def load_ticket(session: Session, staff: StaffUser, ticket_id: int) -> Ticket:
-    """Ticket ``ticket_id`` if ``staff`` may see it (:class:`UnknownEntity`,
-    :class:`NotPermitted`)."""
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise UnknownEntity("Başvuru bulunamadı.", "No such ticket.", id=ticket_id)
-    require_can_view(staff, ticket)
-    return ticket
-
-
-def choice(enum_cls: type[E], raw: str | None, default: E) -> E:
-    """``raw`` as a member of ``enum_cls`` (by value), else ``default``."""
-    try:
-        return enum_cls(raw) if raw else default
-    except ValueError:
-        return default
-
-
-def form_int(name: str, label_tr: str, label_en: str) -> int:
-    raw = request.form.get(name, "").strip()
-    if not raw:
-        raise MissingField(f"{label_tr} gerekli.", f"{label_en} is required.", field=name)
-    if not raw.isdigit() or len(raw) > 6:
-        raise InvalidField(f"{label_tr} geçersiz.", f"{label_en} is invalid.", field=name)
-    return int(raw)
-
-
-def back_on_error(endpoint: str) -> Callable[[View], View]:
-    """For form posts of a ticket screen: a refused action (a domain error) is shown on the
-    screen the form came from, ``endpoint`` (with the same ``ticket_id``), instead of an
-    error page. Scripts still get the JSON error."""
-
-    def wrap(view: View) -> View:
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-            try:
-                return view(*args, **kwargs)
-            except DomainError as exc:
-                if wants_json():
-                    raise
-                flash(exc.message(language()), "error")
-                return redirect(url_for(endpoint, ticket_id=kwargs.get("ticket_id")))
-
-        return wrapper
-
-    return wrap
-
-
-def timeline_of(session: Session, ticket: Ticket) -> list[Any]:
-    return list(
-        session.execute(
-            select(TicketEvent, StaffUser.full_name)
-            .join(StaffUser, StaffUser.id == TicketEvent.actor_id)
-            .where(TicketEvent.ticket_id == ticket.id)
-            .order_by(TicketEvent.at, TicketEvent.id)
-        )
-    )
-
-
-def contacts_of(session: Session, ticket: Ticket) -> list[TicketContact]:
-    return list(
-        session.scalars(
-            select(TicketContact)
-            .where(TicketContact.ticket_id == ticket.id)
-            .order_by(TicketContact.received_at, TicketContact.id)
-        )
-    )
-
-
-def photos_of(session: Session, ticket: Ticket) -> list[Attachment]:
-    return list(
-        session.scalars(
-            select(Attachment)
-            .where(Attachment.ticket_id == ticket.id)
-            .order_by(Attachment.uploaded_at, Attachment.id)
-        )
-    )
-
-
-def ticket_types(session: Session) -> list[TicketType]:
-    return list(
-        session.scalars(select(TicketType).where(TicketType.is_active).order_by(TicketType.name_tr))
-    )
-
-
-def units(session: Session) -> list[Department]:
-    return list(
-        session.scalars(
-            select(Department)
-            .where(Department.is_active, Department.level.in_(UNIT_LEVELS))
-            .order_by(Department.name_tr)
-        )
-    )
 
 
 def _by_code(session: Session, model: Any, code: str, what_tr: str, what_en: str) -> Any:
@@ -212,7 +109,7 @@ def index() -> ResponseReturnValue:
         channel=channel,
         channels=list(Channel),
         department=department,
-        departments=units(s),
+        departments=ticket_units(s),
         lines=ticket_lines(s, moment, tickets),
         duplicates=duplicate_counts(s, tickets),
     )
@@ -224,18 +121,18 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
     require_coordination(staff)
     s = db.session()
     moment = now()
-    found = load_ticket(s, staff, ticket_id)
+    found = visible_ticket(s, staff, ticket_id)
     candidates = duplicate_candidates(s, found)
     return render_template(
         "coordination/ticket.html",
         ticket=found,
         line=ticket_lines(s, moment, [found])[0],
-        contacts=contacts_of(s, found),
-        events=timeline_of(s, found),
-        photos=photos_of(s, found),
+        contacts=ticket_contacts(s, found),
+        events=ticket_timeline(s, found),
+        photos=ticket_photos(s, found),
         candidates=ticket_lines(s, moment, candidates),
-        departments=units(s),
-        types=ticket_types(s),
+        departments=ticket_units(s),
+        types=active_ticket_types(s),
         institutions=list(
             s.scalars(select(ExternalInstitution).order_by(ExternalInstitution.name_tr))
         ),
@@ -249,12 +146,12 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
 def forward(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     with db.transaction() as s:
-        found = load_ticket(s, staff, ticket_id)
+        found = visible_ticket(s, staff, ticket_id)
         unit = _by_code(s, Department, request.form.get("department", ""), "Birim", "unit")
         queued = forward_ticket(
             s, staff, now(), found, unit, request.form.get("note", "").strip() or None
         )
-        name = unit.name_en if language() == "en" else unit.name_tr
+        name = unit.name_en if current_language() == "en" else unit.name_tr
     flash(
         _(
             "%(unit)s birimine iletildi; asil ve yedek görevliye %(n)s bildirim gönderildi.",
@@ -271,10 +168,10 @@ def forward(ticket_id: int) -> ResponseReturnValue:
 def reclassify(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     with db.transaction() as s:
-        found = load_ticket(s, staff, ticket_id)
+        found = visible_ticket(s, staff, ticket_id)
         kind = _by_code(s, TicketType, request.form.get("ticket_type", ""), "Tür", "type")
         reclassify_ticket(s, staff, now(), found, kind)
-        name = kind.name_en if language() == "en" else kind.name_tr
+        name = kind.name_en if current_language() == "en" else kind.name_tr
     flash(_("Türü değiştirildi ve yeniden yönlendirildi: %(type)s", type=name), "success")
     return redirect(url_for("coordination.ticket", ticket_id=ticket_id))
 
@@ -284,12 +181,12 @@ def reclassify(ticket_id: int) -> ResponseReturnValue:
 def refer(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     with db.transaction() as s:
-        found = load_ticket(s, staff, ticket_id)
+        found = visible_ticket(s, staff, ticket_id)
         institution = _by_code(
             s, ExternalInstitution, request.form.get("institution", ""), "Kurum", "institution"
         )
         refer_externally(s, staff, now(), found, institution, request.form.get("note") or None)
-        name = institution.name_en if language() == "en" else institution.name_tr
+        name = institution.name_en if current_language() == "en" else institution.name_tr
     flash(_("Kuruma yönlendirildi: %(name)s; vatandaşa bilgi verildi.", name=name), "success")
     return redirect(url_for("coordination.ticket", ticket_id=ticket_id))
 
@@ -299,7 +196,7 @@ def refer(ticket_id: int) -> ResponseReturnValue:
 def split(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     with db.transaction() as s:
-        found = load_ticket(s, staff, ticket_id)
+        found = visible_ticket(s, staff, ticket_id)
         result = split_ticket(
             s,
             staff,
@@ -327,24 +224,18 @@ def extend(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     days = form_int("days", "Gün sayısı", "The number of days")
     with db.transaction() as s:
-        found = load_ticket(s, staff, ticket_id)
+        found = visible_ticket(s, staff, ticket_id)
         extension = extend_deadline(
             s, staff, now(), found, days=days, reason=request.form.get("reason", "")
         )
-    flash(_("Son tarih uzatıldı: %(due)s", due=_local(extension.due_at)), "success")
+    flash(_("Son tarih uzatıldı: %(due)s", due=when(extension.due_at)), "success")
     return redirect(url_for("coordination.ticket", ticket_id=ticket_id))
-
-
-def _local(moment: Any) -> str:
-    from flask_babel import format_datetime
-
-    return str(format_datetime(moment, "dd.MM.yyyy HH:mm"))
 
 
 def _merge_target(session: Session, staff: StaffUser) -> Ticket | None:
     raw_id = request.values.get("into_id", "")
     if raw_id.isdigit():
-        return load_ticket(session, staff, int(raw_id))
+        return visible_ticket(session, staff, int(raw_id))
     code = request.values.get("into", "").strip()
     if code:
         found = find_by_reference(session, code)
@@ -358,7 +249,7 @@ def merge_preview_page(ticket_id: int) -> ResponseReturnValue:
     """Both tickets side by side before merging ``ticket_id`` into the target."""
     staff = current_staff()
     s = db.session()
-    duplicate = load_ticket(s, staff, ticket_id)
+    duplicate = visible_ticket(s, staff, ticket_id)
     target = _merge_target(s, staff)
     preview = merge_preview(s, staff, now(), duplicate, target) if target is not None else None
     return render_template(
@@ -374,7 +265,7 @@ def merge_preview_page(ticket_id: int) -> ResponseReturnValue:
 def merge(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     with db.transaction() as s:
-        duplicate = load_ticket(s, staff, ticket_id)
+        duplicate = visible_ticket(s, staff, ticket_id)
         target = _merge_target(s, staff)
         if target is None:
             raise MissingField(

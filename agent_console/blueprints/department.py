@@ -6,24 +6,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from werkzeug.datastructures import FileStorage
 
 from agent_console import db
-from agent_console.blueprints.coordination import (
-    back_on_error,
-    choice,
-    contacts_of,
-    form_int,
-    load_ticket,
-    photos_of,
-    timeline_of,
-    units,
-)
 from agent_console.context import console, now
+from agent_console.forms import back_on_error, choice, form_int, uploads
+from agent_console.i18n import when
 from agent_console.labels import label
 from agent_console.security import current_staff
 from models import Attachment, TicketStatus
@@ -44,7 +34,14 @@ from services.department_inbox import (
 )
 from services.errors import InvalidField, MissingField
 from services.permissions import COORDINATION, OWN_DEPARTMENT
-from services.ticket_photos import MAX_PHOTOS, PhotoUpload, add_photos, attachment_store
+from services.ticket_photos import MAX_PHOTOS, add_photos, attachment_store
+from services.ticket_screens import (
+    ticket_contacts,
+    ticket_photos,
+    ticket_timeline,
+    ticket_units,
+    visible_ticket,
+)
 from services.ticket_workflow import add_note, change_status, resolve_ticket
 
 bp = Blueprint("department", __name__, url_prefix="/department")
@@ -54,17 +51,6 @@ VIEWS: dict[InboxView, object] = {
     InboxView.DONE: _l("Çözülen ve kapatılanlar"),
     InboxView.ALL: _l("Tümü"),
 }
-
-
-def uploads(field: str) -> list[PhotoUpload]:
-    """The files of form field ``field`` (camera photos), read into memory (the request
-    size is capped by the application)."""
-    files: list[FileStorage] = request.files.getlist(field)
-    return [PhotoUpload(f.filename or "", f.read()) for f in files if f and f.filename]
-
-
-def _local(moment: object) -> str:
-    return str(format_datetime(moment, "dd.MM.yyyy HH:mm"))
 
 
 @bp.route("")
@@ -77,7 +63,7 @@ def index() -> ResponseReturnValue:
     return render_template(
         "department/index.html",
         department=department,
-        departments=[] if staff.role in OWN_DEPARTMENT else units(s),
+        departments=[] if staff.role in OWN_DEPARTMENT else ticket_units(s),
         view=view,
         views=VIEWS,
         lines=ticket_lines(s, now(), tickets),
@@ -88,14 +74,14 @@ def index() -> ResponseReturnValue:
 def ticket(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     s = db.session()
-    found = load_ticket(s, staff, ticket_id)
+    found = visible_ticket(s, staff, ticket_id)
     return render_template(
         "department/ticket.html",
         ticket=found,
         line=ticket_lines(s, now(), [found])[0],
-        contacts=contacts_of(s, found),
-        photos=photos_of(s, found),
-        events=timeline_of(s, found),
+        contacts=ticket_contacts(s, found),
+        photos=ticket_photos(s, found),
+        events=ticket_timeline(s, found),
         can_accept=found.status in ACCEPTABLE,
         statuses=status_choices(found),
         is_open=found.status
@@ -117,7 +103,7 @@ def _back(ticket_id: int) -> ResponseReturnValue:
 def accept(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     with db.transaction() as s:
-        accept_ticket(s, staff, now(), load_ticket(s, staff, ticket_id))
+        accept_ticket(s, staff, now(), visible_ticket(s, staff, ticket_id))
     flash(_("Başvuruyu üstlendiniz; durum: işlemde."), "success")
     return _back(ticket_id)
 
@@ -128,7 +114,7 @@ def status(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     raw = request.form.get("status", "")
     with db.transaction() as s:
-        found = load_ticket(s, staff, ticket_id)
+        found = visible_ticket(s, staff, ticket_id)
         if raw not in {c.value for c in status_choices(found)}:
             raise InvalidField(
                 "Bu durum seçilemez.", "This status cannot be chosen.", field="status"
@@ -144,7 +130,7 @@ def status(ticket_id: int) -> ResponseReturnValue:
 def note(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     with db.transaction() as s:
-        add_note(s, staff, now(), load_ticket(s, staff, ticket_id), request.form.get("note", ""))
+        add_note(s, staff, now(), visible_ticket(s, staff, ticket_id), request.form.get("note", ""))
     flash(_("Not eklendi."), "success")
     return _back(ticket_id)
 
@@ -161,7 +147,7 @@ def photos(ticket_id: int) -> ResponseReturnValue:
             s,
             staff,
             now(),
-            load_ticket(s, staff, ticket_id),
+            visible_ticket(s, staff, ticket_id),
             files,
             store_dir=attachment_store(console().settings.instance_dir),
         )
@@ -175,7 +161,7 @@ def resolve(ticket_id: int) -> ResponseReturnValue:
     staff = current_staff()
     with db.transaction() as s:
         notice = resolve_ticket(
-            s, staff, now(), load_ticket(s, staff, ticket_id), request.form.get("message", "")
+            s, staff, now(), visible_ticket(s, staff, ticket_id), request.form.get("message", "")
         )
     if notice is not None:
         flash(_("Başvuru çözüldü; vatandaşa mesaj gönderilecek."), "success")
@@ -194,11 +180,11 @@ def extend(ticket_id: int) -> ResponseReturnValue:
             s,
             staff,
             now(),
-            load_ticket(s, staff, ticket_id),
+            visible_ticket(s, staff, ticket_id),
             days=days,
             reason=request.form.get("reason", ""),
         )
-    flash(_("Ek süre kaydedildi; yeni son tarih: %(due)s", due=_local(extension.due_at)), "success")
+    flash(_("Ek süre kaydedildi; yeni son tarih: %(due)s", due=when(extension.due_at)), "success")
     return _back(ticket_id)
 
 
@@ -206,7 +192,7 @@ def extend(ticket_id: int) -> ResponseReturnValue:
 def photo(ticket_id: int, filename: str) -> ResponseReturnValue:
     """One photo of a ticket the user may see (by its content-addressed file name)."""
     s = db.session()
-    found = load_ticket(s, current_staff(), ticket_id)
+    found = visible_ticket(s, current_staff(), ticket_id)
     digest = filename.split(".", 1)[0]
     attachment = s.scalar(
         select(Attachment).where(Attachment.ticket_id == found.id, Attachment.sha256 == digest)

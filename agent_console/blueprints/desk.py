@@ -18,24 +18,24 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from agent_console import db
-from agent_console.blueprints.coordination import (
-    language,
-    load_ticket,
-    photos_of,
-    ticket_types,
-)
-from agent_console.blueprints.department import uploads
 from agent_console.context import console, now
+from agent_console.forms import form_text, form_token_ok, uploads
+from agent_console.i18n import current_language
 from agent_console.security import current_staff
-from models import Channel, Language, Neighbourhood, StaffUser
+from models import Channel, Language, StaffUser
 from services.citizen_history import ticket_lines
 from services.errors import DomainError, InvalidField
 from services.intake import open_ticket
 from services.intake_request import IntakeRequest
 from services.ticket_photos import MAX_PHOTOS, add_photos, attachment_store, check_photos
+from services.ticket_screens import (
+    active_ticket_types,
+    neighbourhoods,
+    ticket_photos,
+    visible_ticket,
+)
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -74,8 +74,8 @@ def _form(values: dict[str, Any], error: str | None = None, status: int = 200) -
             "desk/index.html",
             staff=staff,
             greeting=greeting(staff),
-            types=ticket_types(s),
-            neighbourhoods=list(s.scalars(select(Neighbourhood).order_by(Neighbourhood.name))),
+            types=active_ticket_types(s),
+            neighbourhoods=neighbourhoods(s),
             values=values,
             error=error,
             form_token=values.get("form_token") or uuid.uuid4().hex,
@@ -91,11 +91,6 @@ def index() -> ResponseReturnValue:
     return _form({})
 
 
-def _text(name: str) -> str | None:
-    value = request.form.get(name, "").strip()
-    return value or None
-
-
 @bp.route("", methods=["POST"])
 def submit() -> ResponseReturnValue:
     """Open the ticket (or add the contact to the citizen's open ticket of that type) with
@@ -104,7 +99,7 @@ def submit() -> ResponseReturnValue:
     token = request.form.get("form_token", "")
     values = {name: request.form.get(name, "") for name in FIELDS} | {"form_token": token}
     try:
-        if not (token.isalnum() and 16 <= len(token) <= 64):
+        if not form_token_ok(token):
             raise InvalidField("Form belirteci geçersiz.", "Invalid form token.", field="form")
         photos = uploads("photos")
         check_photos(photos)  # before intake: a bad photo must not cost the typed form
@@ -116,15 +111,15 @@ def submit() -> ResponseReturnValue:
                 now(),
                 IntakeRequest(
                     channel=Channel.DESK,
-                    ticket_type_code=_text("ticket_type"),
+                    ticket_type_code=form_text("ticket_type"),
                     description=request.form.get("description", ""),
-                    first_name=_text("first_name"),
-                    last_name=_text("last_name"),
-                    tc_number=_text("tc_number"),
-                    phone=_text("phone"),
-                    email=_text("email"),
-                    neighbourhood=_text("neighbourhood"),
-                    address_text=_text("address"),
+                    first_name=form_text("first_name"),
+                    last_name=form_text("last_name"),
+                    tc_number=form_text("tc_number"),
+                    phone=form_text("phone"),
+                    email=form_text("email"),
+                    neighbourhood=form_text("neighbourhood"),
+                    address_text=form_text("address"),
                     language=Language(raw_language) if raw_language in set(Language) else None,
                     place_of_application=PLACE,
                     external_ref=f"desk:{token}",
@@ -147,7 +142,7 @@ def submit() -> ResponseReturnValue:
             )
     except DomainError as exc:
         get_flashed_messages()  # nothing stale above the form
-        return _form(values, exc.message(language()), 400)
+        return _form(values, exc.message(current_language()), 400)
     if created:
         flash(_("Başvuru kaydedildi: %(code)s", code=code), "success")
     else:
@@ -162,10 +157,10 @@ def receipt(ticket_id: int) -> ResponseReturnValue:
     """What to tell the citizen: the reference code (also sent by SMS), the unit, the
     deadline."""
     s = db.session()
-    found = load_ticket(s, current_staff(), ticket_id)
+    found = visible_ticket(s, current_staff(), ticket_id)
     return render_template(
         "desk/receipt.html",
         ticket=found,
         line=ticket_lines(s, now(), [found])[0],
-        photos=photos_of(s, found),
+        photos=ticket_photos(s, found),
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 
 from agent_console import db
 from agent_console.context import now
+from agent_console.i18n import current_language
 from agent_console.permissions import PERSONAL_DATA
 from agent_console.security import current_staff
 from services.citizen_history import ticket_lines
@@ -29,5 +29,5 @@ def index() -> ResponseReturnValue:
             result = search(s, staff, query, with_citizens=staff.role in PERSONAL_DATA)
             result.lines = ticket_lines(s, now(), result.tickets)
         except DomainError as exc:
-            error = exc.message(str(get_locale() or "tr"))
+            error = exc.message(current_language())
     return render_template("search/index.html", query=query, result=result, error=error)

@@ -6,25 +6,29 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from agent_console import db
-from agent_console.ami import Message
+from agent_console.ami import call_id_of, interface_of, transfer_live_call
 from agent_console.context import console, now
+from agent_console.i18n import current_language
 from agent_console.permissions import wants_json
 from agent_console.security import current_staff
 from models import CallRecord, StaffUser
-from services.call_notes import MAX_NOTE, CallNoteLine, add_call_note, notes_for_call
-from services.errors import DomainError, InvalidField, MissingField, UnknownEntity
+from services.call_notes import (
+    MAX_NOTE,
+    CallNoteLine,
+    add_call_note,
+    clean_note,
+    notes_for_call,
+)
+from services.errors import DomainError, MissingField, UnknownEntity
 from services.switchboard import CallStage, LiveCall, directory, directory_entry, live_calls
 from telephony.render import TRANSFER_TARGET
 
 bp = Blueprint("switchboard", __name__, url_prefix="/switchboard")
-
-INTERNAL_CONTEXT = "acikkapi-internal"  # the dialplan context of staff phones and transfers
 
 STAGES: dict[CallStage, object] = {
     CallStage.SWITCHBOARD: _l("santralde"),
@@ -34,38 +38,22 @@ STAGES: dict[CallStage, object] = {
 }
 
 
-def _language() -> str:
-    return str(get_locale() or "tr")
-
-
-def _interface(staff: StaffUser) -> str | None:
-    return f"PJSIP/{staff.sip_extension}" if staff.sip_extension else None
-
-
-def _call_id_of(channel: Message) -> str:
-    value = channel.get("ChanVariable(CALL_ID)", "")
-    if not value:
-        name, _sep, var = channel.get("Variable", "").partition("=")
-        value = var if name == "CALL_ID" else ""
-    return value
-
-
 def calls_on_line(staff: StaffUser) -> tuple[set[str] | None, str | None]:
     """The call ids on ``staff``'s phone, as the PBX reports them now; ``None`` and the
     reason when that cannot be known (no extension, PBX down)."""
-    interface = _interface(staff)
+    interface = interface_of(staff)
     if interface is None:
         return None, _("Size tanımlı bir dahili numara yok.")
     try:
         with console().pbx() as pbx:
             channels = pbx.channels()
     except DomainError as exc:
-        return None, exc.message(_language())
+        return None, exc.message(current_language())
     prefix = interface + "-"
     return {
         call_id
         for channel in channels
-        if channel.get("Channel", "").startswith(prefix) and (call_id := _call_id_of(channel))
+        if channel.get("Channel", "").startswith(prefix) and (call_id := call_id_of(channel))
     }, None
 
 
@@ -97,7 +85,7 @@ def index() -> ResponseReturnValue:
         entries=directory(s, TRANSFER_TARGET),
         stages=STAGES,
         max_note=MAX_NOTE,
-        language=_language(),
+        language=current_language(),
     )
 
 
@@ -150,40 +138,16 @@ def transfer(call_id: str) -> ResponseReturnValue:
     unit of the directory); the note, if any, is stored on the call once the PBX has
     accepted the transfer, so a refused transfer leaves no note claiming otherwise."""
     staff = current_staff()
-    text = request.form.get("note", "").strip()
-    if len(text) > MAX_NOTE:
-        raise InvalidField(
-            f"Not en çok {MAX_NOTE} karakter olabilir.",
-            f"A note can be at most {MAX_NOTE} characters long.",
-            field="note",
-        )
+    text = clean_note(request.form.get("note", ""))
     target = request.form.get("target", "")
     if not target:
         raise MissingField("Aktarım hedefini seçin.", "Choose where to transfer.", field="target")
     entry = directory_entry(db.session(), TRANSFER_TARGET, target)
-    record = _record(call_id)
-    if record.ended_at is not None:
-        raise InvalidField("Görüşme sona ermiş.", "The call has ended.", field="call_id")
-    interface = _interface(staff)
-    if interface is None:
-        raise InvalidField(
-            "Size tanımlı bir dahili numara yok.",
-            "You have no phone extension.",
-            field="sip_extension",
-        )
-    with console().pbx() as pbx:
-        channel = pbx.agent_channel(call_id, interface)
-        if channel is None:
-            raise InvalidField(
-                "Bu görüşme şu anda sizin hattınızda değil.",
-                "This call is not on your line now.",
-                field="call_id",
-            )
-        pbx.blind_transfer(channel, entry.extension, INTERNAL_CONTEXT)
+    transfer_live_call(console().pbx, staff, _record(call_id), entry.extension)
     if text:
         with db.transaction() as s:
             add_call_note(s, staff, now(), call_id, text, transfer_target=entry.extension)
-    where = entry.extension + " — " + entry.name(_language())
+    where = entry.extension + " — " + entry.name(current_language())
     return _done(_("Görüşme aktarıldı: %(target)s", target=where), call_id)
 
 

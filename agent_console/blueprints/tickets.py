@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from agent_console import db
 from agent_console.context import now
 from agent_console.security import current_staff
-from models import StaffUser, Ticket, TicketContact, TicketEvent
+from models import Ticket
 from services.citizen_history import ticket_lines
-from services.errors import UnknownEntity
-from services.permissions import can_view_ticket, require_can_view
+from services.permissions import can_view_ticket
+from services.ticket_screens import ticket_contacts, ticket_timeline, visible_ticket
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
@@ -21,26 +20,10 @@ bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 def show(ticket_id: int) -> ResponseReturnValue:
     s = db.session()
     staff = current_staff()
-    ticket = s.get(Ticket, ticket_id)
-    if ticket is None:
-        raise UnknownEntity("Başvuru bulunamadı.", "No such ticket.", id=ticket_id)
-    require_can_view(staff, ticket)
+    ticket = visible_ticket(s, staff, ticket_id)
     line = ticket_lines(s, now(), [ticket])[0]
-    contacts = list(
-        s.scalars(
-            select(TicketContact)
-            .where(TicketContact.ticket_id == ticket.id)
-            .order_by(TicketContact.received_at, TicketContact.id)
-        )
-    )
-    events = list(
-        s.execute(
-            select(TicketEvent, StaffUser.full_name)
-            .join(StaffUser, StaffUser.id == TicketEvent.actor_id)
-            .where(TicketEvent.ticket_id == ticket.id)
-            .order_by(TicketEvent.at, TicketEvent.id)
-        )
-    )
+    contacts = ticket_contacts(s, ticket)
+    events = ticket_timeline(s, ticket)
     merged_into = s.get(Ticket, ticket.merged_into_id) if ticket.merged_into_id else None
     return render_template(
         "tickets/show.html",

@@ -17,11 +17,12 @@ from typing import Any
 
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
-from flask_babel import format_percent, get_locale
+from flask_babel import format_percent
 from flask_babel import lazy_gettext as _l
 
 from agent_console import db, wallboard_pbx
 from agent_console.context import now
+from agent_console.i18n import current_language
 from agent_console.labels import AGENT_STATE
 from services.wallboard import SERVICE_LEVEL_SECONDS, Wallboard, wallboard
 
@@ -40,10 +41,9 @@ def _context() -> dict[str, Any]:
     moment = now()
     pbx = wallboard_pbx.fetch(moment)
     board: Wallboard = wallboard(db.session(), moment, pbx.live)
-    language = str(get_locale() or "tr")
     return {
         "board": board,
-        "pbx_error": pbx.error.message(language) if pbx.error is not None else None,
+        "pbx_error": pbx.error.message(current_language()) if pbx.error is not None else None,
         "shift_names": {code: str(name) for code, name in SHIFT_NAMES.items()},
         "state_names": {code: str(name) for code, name in AGENT_STATE.items()},
         "sl_seconds": SERVICE_LEVEL_SECONDS,

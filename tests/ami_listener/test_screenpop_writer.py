@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,24 +16,22 @@ from ami_listener.replay import facts_from_transcript
 from ami_listener.screenpop import CHANNEL_PREFIX, STREAM, ScreenPopPublisher
 from ami_listener.writer import FactWriter
 from models import CallOutcome, CallRecord
-from tests.ami_listener.conftest import TEST_REDIS
+from tests.ami_listener.conftest import (
+    TEST_REDIS,
+    inline,
+    pops_of,
+    run_writer,
+    subscribe_pops,
+    transaction_on,
+)
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 CALL_ID = "1795503000.101"
 
 
 def writer_for(session: Session, publisher: ScreenPopPublisher | None, now: datetime) -> FactWriter:
-    @contextmanager
-    def transaction() -> Iterator[Session]:
-        with session.begin_nested():  # the test's outer transaction is rolled back later
-            yield session
-
-    async def inline(fn: Callable[[], Any]) -> Any:
-        # SQLite connections belong to the test thread; production uses asyncio.to_thread.
-        return fn()
-
     return FactWriter(
-        transaction, publisher, clock=lambda: now, offload=inline, flush_interval=0.05
+        transaction_on(session), publisher, clock=lambda: now, offload=inline, flush_interval=0.05
     )
 
 
@@ -54,30 +50,14 @@ def test_screen_pop_published_to_agent_channel_and_stream(
     async def go() -> tuple[list[dict[str, Any]], ScreenPopPublisher]:
         publisher = ScreenPopPublisher(TEST_REDIS)
         writer = writer_for(session, publisher, now)
-        pubsub = client.pubsub()
-        pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
-        pubsub.get_message(timeout=1)  # subscription confirmation
-        stop = asyncio.Event()
-        task = asyncio.create_task(writer.run(stop))
-        for fact in facts:
-            writer.submit(fact)
-        await writer.drain()
-        stop.set()
-        await task
-        received = []
-        for _ in range(20):
-            message = pubsub.get_message(timeout=0.2)
-            if message and message["type"] == "pmessage":
-                received.append({"channel": message["channel"], **json.loads(message["data"])})
-                if received[-1]["call_id"] == CALL_ID:
-                    break
-        pubsub.close()
+        pubsub = subscribe_pops(client)
+        await run_writer(writer, facts)
+        mine = pops_of(pubsub, CALL_ID)
         await publisher.close()
-        return received, publisher
+        return mine, publisher
 
-    received, publisher = asyncio.run(go())
+    mine, publisher = asyncio.run(go())
     record = _record(session)
-    mine = [m for m in received if m["call_id"] == CALL_ID]
     assert len(mine) == 1
     pop = mine[0]
     assert pop["channel"] == f"{CHANNEL_PREFIX}{record.agent_id}"

@@ -16,9 +16,7 @@ screen pop. What is proven here:
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from sqlalchemy.orm import Session
 
 import models
 from ami_listener.replay import facts_from_transcript
-from ami_listener.screenpop import CHANNEL_PREFIX, ScreenPopPublisher
+from ami_listener.screenpop import ScreenPopPublisher
 from ami_listener.tickets import TicketStage
 from ami_listener.writer import FactWriter, TicketSink
 from models import CallRecord, Ticket, TicketContact, TicketType
@@ -41,25 +39,18 @@ from services.call_records import (
     get_record,
     open_call_tickets,
 )
-from tests.ami_listener.conftest import TEST_REDIS
+from tests.ami_listener.conftest import (
+    TEST_REDIS,
+    inline,
+    pops_of,
+    run_writer,
+    subscribe_pops,
+    transaction_on,
+)
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 ANSWERED = "1795503000.101"  # answered_queue_call.txt
 ENGLISH = "1795503000.501"  # english_queue_call.txt
-
-
-def transaction_on(session: Session) -> Callable[[], Any]:
-    @contextmanager
-    def transaction() -> Iterator[Session]:
-        with session.begin_nested():  # the test's outer transaction is rolled back later
-            yield session
-
-    return transaction
-
-
-async def inline(fn: Callable[[], Any]) -> Any:
-    # SQLite connections belong to the test thread; production uses a worker thread.
-    return fn()
 
 
 def stage_for(
@@ -131,30 +122,15 @@ def test_answer_is_durable_before_the_ticket_and_the_pop_carries_the_card(
         stage = stage_for(session, now, publisher)
         recorder = Recorder(session, stage)
         writer = writer_for(session, now, recorder)
-        pubsub = client.pubsub()
-        pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
-        pubsub.get_message(timeout=1)  # subscription confirmation
-        stop = asyncio.Event()
-        writer_task = asyncio.create_task(writer.run(stop))
-        for fact in facts:
-            writer.submit(fact)
-        await writer.drain()
-        stop.set()
-        await writer_task
+        pubsub = subscribe_pops(client)
+        await run_writer(writer, facts)
         await run_stage(stage)
-        received = []
-        for _ in range(20):
-            message = pubsub.get_message(timeout=0.2)
-            if message and message["type"] == "pmessage":
-                received.append(json.loads(message["data"]))
-                if received[-1]["call_id"] == ANSWERED:
-                    break
-        pubsub.close()
+        mine = pops_of(pubsub, ANSWERED)
         await publisher.close()
         assert stage.stats.opened == 1 and stage.stats.screen_pops == 1
-        return recorder, received
+        return recorder, mine
 
-    recorder, received = asyncio.run(go())
+    recorder, mine = asyncio.run(go())
     assert recorder.seen == [(ANSWERED, True, True)], "answer written, ticket not yet"
     record = get_record(session, ANSWERED)
     assert record is not None and record.ticket_id is not None and record.citizen_id is not None
@@ -163,7 +139,6 @@ def test_answer_is_durable_before_the_ticket_and_the_pop_carries_the_card(
     contact = session.scalar(select(TicketContact).where(TicketContact.external_ref == ANSWERED))
     assert contact is not None and contact.received_by_id == record.agent_id
     assert contact.phone_e164 == "+905321234567"
-    mine = [m for m in received if m["call_id"] == ANSWERED]
     assert len(mine) == 1
     pop = mine[0]
     assert pop["ticket_id"] == ticket.id and pop["reference_code"] == ticket.reference_code

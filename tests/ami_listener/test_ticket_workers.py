@@ -1,9 +1,10 @@
-"""The ticket stage with worker processes, on a real database file shared by both processes.
+"""The ticket stage with worker processes, on a real database shared by both processes.
 
 The ``session`` fixture's rolled-back transaction is invisible to another process, so this
-test builds its own migrated, seeded SQLite file: the writer commits in this process, the
-worker process opens the tickets, and a worker killed mid-run is replaced without losing the
-call.
+test builds its own migrated, seeded database (a SQLite file; on PostgreSQL, the production
+default of one worker process, a schema of its own in the test database, dropped afterwards):
+the writer commits in this process, the worker process opens the tickets, and a worker
+killed mid-run is replaced without losing the call.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from acikkapi.db import make_engine, make_session_factory, unit_of_work
@@ -27,23 +31,46 @@ from ami_listener.writer import FactWriter
 from models import CallRecord, Channel, Ticket, TicketContact
 from services.call_records import calls_awaiting_ticket
 from services.catalogue_loader import load_catalogue, load_demo, load_holidays
+from tests.conftest import BACKENDS, DEFAULT_PG_URL
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
-    url = f"sqlite:///{tmp_path / 'listener.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    with Session(engine) as session:
-        load_holidays(session)
-        load_catalogue(session, NOW)
-        load_demo(session, NOW)
-        session.commit()
-    yield url, engine
-    engine.dispose()
+@contextmanager
+def own_schema() -> Iterator[str]:
+    """The URL of a fresh schema in the PostgreSQL test database (``search_path`` set on
+    every connection, worker processes included), dropped at the end."""
+    base = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG_URL)
+    schema = f"ticket_workers_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'listener.db'}"
+        else:
+            url = stack.enter_context(own_schema())
+        upgrade(url)
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        with Session(engine) as session:
+            load_holidays(session)
+            load_catalogue(session, NOW)
+            load_demo(session, NOW)
+            session.commit()
+        yield url, engine
 
 
 def test_worker_process_opens_tickets_and_survives_a_killed_worker(

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from acikkapi.settings import Settings, load_settings
 from agent_console import create_app
+from agent_console.context import EXTENSION
+from agent_console.screenpop import ScreenPopHub
 from models import Role, StaffUser
 from services.staff_auth import hash_password
 from tests.conftest import FIXED_NOW
@@ -133,12 +135,13 @@ def console_env(engine: Engine, tmp_path: Path) -> Iterator[ConsoleEnv]:
         clock=clock,
         recordings_dir=lambda: recordings,
     )
+    # The screen-pop hub stops between two blocking reads of the stream: keep them short,
+    # so that stopping it at the end of each test takes a moment, not the production 5 s.
+    app.extensions[EXTENSION].screenpops = ScreenPopHub(REDIS_URL, block_ms=100)
     try:
         yield ConsoleEnv(app, clock, db, recordings)
     finally:
-        hub = app.extensions["acikkapi"].screenpops
-        if hub is not None:
-            hub.stop()
+        app.extensions[EXTENSION].screenpops.stop()
         db.close()
         outer.rollback()
         connection.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,11 +53,19 @@ def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datet
 
 @pytest.fixture(autouse=True)
 def only_this_tests_tickets(request: pytest.FixtureRequest) -> None:
-    """Other tests may have committed open tickets to the shared database: take them out of
-    the sweep's index inside this test's (rolled back) transaction."""
+    """The sweeps of a test see its own tickets only. Other tests may have committed open
+    tickets to the shared database: they are taken out of the sweep's index inside this
+    test's (rolled back) transaction. On PostgreSQL that transaction reads one snapshot
+    (REPEATABLE READ), so tickets committed while the test runs (another test's threads)
+    never enter it either; on SQLite the test's write transaction keeps them out."""
     if "session" not in request.fixturenames:
         return
     session: Session = request.getfixturevalue("session")
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        assert isinstance(bind, Connection)
+        # Must be the transaction's first statement (this fixture runs before any other).
+        bind.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     session.execute(
         update(Ticket).where(Ticket.next_escalation_at.is_not(None)).values(next_escalation_at=None)
     )
@@ -399,7 +407,7 @@ def test_running_the_sweep_twice_at_the_same_moment_does_nothing_the_second_time
     rows = session.scalar(select(func.count()).select_from(Notification))
     events = session.scalar(select(func.count()).select_from(TicketEvent))
     second = run_sweep(session, moment)
-    assert first.total_steps == 1 and first.examined >= 1
+    assert first.total_steps == 1 and first.examined == 1
     assert second.examined == 0 and second.total_steps == 0
     assert session.scalar(select(func.count()).select_from(Notification)) == rows
     assert session.scalar(select(func.count()).select_from(TicketEvent)) == events
@@ -476,7 +484,7 @@ def test_the_sweep_reports_more_when_the_batch_is_full(session: Session, agent: 
     first = run_sweep(session, due, batch_size=2)
     assert first.examined == 2 and first.more
     second = run_sweep(session, due, batch_size=2)
-    assert second.examined >= 1
+    assert second.examined == 1 and not second.more
     assert all(t.escalation_level == 2 for t in tickets)
 
 
@@ -499,12 +507,27 @@ def test_the_sweep_query_uses_the_partial_index(session: Session) -> None:
 # --------------------------------------------------------------------- two sweeps at once
 
 
+INTERLEAVED_AT = at(2025, 4, 30, 12, 0)  # when the interleaved sweeps run
+
+
 @pytest.fixture
 def committed_ticket(postgresql_engine: Engine) -> Iterator[tuple[Engine, int]]:
-    """A committed, overdue ticket (and the sweep's system user) on PostgreSQL; removed
-    afterwards, so the shared test database is left as it was."""
-    # 2025: earlier than every ticket other tests may have left committed, so the sweeps
-    # below can only see this one.
+    """A committed, overdue ticket (and the sweep's system user) on PostgreSQL, the only
+    ticket due at :data:`INTERLEAVED_AT`; removed afterwards, so the shared test database
+    is left as it was."""
+    # 2025: earlier than the tickets other tests commit. Any of theirs due by then anyway
+    # leaves the sweep's index until this test is over, so the sweeps see this one only.
+    with postgresql_engine.begin() as conn:
+        parked = conn.execute(
+            select(Ticket.id, Ticket.next_escalation_at).where(
+                Ticket.next_escalation_at <= INTERLEAVED_AT
+            )
+        ).all()
+        conn.execute(
+            update(Ticket)
+            .where(Ticket.id.in_([row.id for row in parked]))
+            .values(next_escalation_at=None)
+        )
     now = at(2025, 3, 10, 12, 0)
     with Session(postgresql_engine) as setup:
         had_actor = setup.scalar(select(StaffUser).where(StaffUser.username == "system.sla"))
@@ -539,6 +562,12 @@ def committed_ticket(postgresql_engine: Engine) -> Iterator[tuple[Engine, int]]:
         conn.execute(delete(Ticket).where(Ticket.id == ticket_id))
         if had_actor is None:
             conn.execute(delete(StaffUser).where(StaffUser.username == "system.sla"))
+        for row in parked:
+            conn.execute(
+                update(Ticket)
+                .where(Ticket.id == row.id)
+                .values(next_escalation_at=row.next_escalation_at)
+            )
 
 
 @pytest.mark.postgres
@@ -546,7 +575,7 @@ def test_two_interleaved_sweeps_take_each_step_once(
     committed_ticket: tuple[Engine, int],
 ) -> None:
     engine, ticket_id = committed_ticket
-    now = at(2025, 4, 30, 12, 0)  # every post-breach step is due
+    now = INTERLEAVED_AT  # every post-breach step is due
     with Session(engine) as first, Session(engine) as second:
         # Were the rows locked without SKIP LOCKED, the second sweep would wait: fail instead.
         second.execute(text("SET lock_timeout = '2s'"))

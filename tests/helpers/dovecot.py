@@ -34,16 +34,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.net import free_port
 from tests.helpers.tls import SelfSignedCertificate
 
 DOVECOT = "/usr/sbin/dovecot"
 MAIL_USER = "nobody"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -27,14 +27,9 @@ from sqlalchemy.orm import Session
 from acikkapi.db import make_engine
 from acikkapi.migrate import upgrade
 from tests.conftest import DEFAULT_PG_URL, _seed
+from tests.helpers.net import free_port
 
 ACIKKAPI = str(Path(sys.executable).with_name("acikkapi"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:

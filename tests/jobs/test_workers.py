@@ -8,13 +8,10 @@ Redis killed and restarted mid-run loses no notification.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 from rq import Queue
 from sqlalchemy import func, select, text
@@ -22,19 +19,14 @@ from sqlalchemy import func, select, text
 from acikkapi.settings import load_settings
 from jobs.notifications import QUEUE, send_batch
 from jobs.runtime import redis_connection
+from messaging.sms_file import read_messages
 from models import Channel, Language, Notification, NotificationChannel, OutboxStatus
 from services import outbox, outbox_dispatch
 from services.actors import system_actor
 from services.intake import open_ticket
 from tests.factories import mobile, request, valid_tc
+from tests.helpers.smtp import SmtpServer
 from tests.jobs.conftest import ACIKKAPI, WorkerStack, wait_for
-
-
-def sms_messages(directory: Path) -> list[dict[str, Any]]:
-    """Every message the file gateway accepted (one JSON file each)."""
-    if not directory.exists():
-        return []
-    return [json.loads(p.read_text("utf-8")) for p in sorted(directory.glob("*.json"))]
 
 
 def _statuses(stack: WorkerStack) -> Counter[str]:
@@ -94,7 +86,7 @@ def test_intake_acknowledgement_reaches_the_gateway_with_the_reference_code(
         timeout=60,
         what=f"the acknowledgement to be sent\n{stack.logs()}",
     )
-    (message,) = sms_messages(stack.sms_dir)
+    (message,) = read_messages(stack.sms_dir)
     assert message["recipient"] == "+905324242424"
     assert code in message["text"]
     with stack.session() as s:
@@ -118,7 +110,7 @@ def test_a_permanent_error_goes_to_the_dead_letter_list(stack: WorkerStack) -> N
         row = s.get(Notification, bad)
         assert row is not None and row.status is OutboxStatus.DEAD
         assert row.attempts == 1 and "no_such_template" in (row.last_error or "")
-    assert len(sms_messages(stack.sms_dir)) == 1
+    assert len(read_messages(stack.sms_dir)) == 1
     listing = subprocess.run(
         [ACIKKAPI, "outbox", "dead"], env=stack.env, capture_output=True, text=True, check=True
     ).stdout
@@ -149,7 +141,7 @@ def test_worker_killed_after_the_gateway_accepted_sends_nothing_twice(
         settings = load_settings(stack.env)
         Queue(QUEUE, connection=redis_connection(settings)).enqueue(send_batch, [row_id])
         wait_for(
-            lambda: len(sms_messages(stack.sms_dir)) == 1,
+            lambda: len(read_messages(stack.sms_dir)) == 1,
             timeout=60,
             what="the gateway to accept the SMS",
         )
@@ -190,7 +182,7 @@ def test_worker_killed_after_the_gateway_accepted_sends_nothing_twice(
         timeout=60,
         what=f"the retry to settle the row\n{stack.logs()}",
     )
-    messages = sms_messages(stack.sms_dir)
+    messages = read_messages(stack.sms_dir)
     assert len(messages) == 1, messages
     with stack.session() as s:
         row = s.get(Notification, row_id)
@@ -222,7 +214,7 @@ def test_redis_killed_and_restarted_mid_run_loses_no_notification(stack: WorkerS
         what=f"all 300 to be sent (statuses {_statuses(stack)})\n{stack.logs()}",
     )
     assert sent_while_down < 300  # the kill really happened mid-run
-    messages = sms_messages(stack.sms_dir)
+    messages = read_messages(stack.sms_dir)
     assert len(messages) == 300
     assert sorted(m["recipient"] for m in messages) == sorted(f"+90532{i:07d}" for i in range(300))
     with stack.session() as s:
@@ -240,8 +232,6 @@ def test_redis_killed_and_restarted_mid_run_loses_no_notification(stack: WorkerS
 def test_email_acknowledgement_goes_out_over_smtp_with_the_code_in_the_subject(
     stack: WorkerStack,
 ) -> None:
-    from tests.messaging.test_email_smtp import SmtpServer
-
     _clear_demo_outbox(stack)
     smtp = SmtpServer(enable_SMTPUTF8=True)
     smtp.start()
@@ -315,8 +305,6 @@ def test_scheduled_escalation_sweep_escalates_an_overdue_ticket_and_its_notices_
                 )
                 or 0
             )
-
-    from tests.messaging.test_email_smtp import SmtpServer
 
     smtp = SmtpServer(enable_SMTPUTF8=True)
     smtp.start()

@@ -22,8 +22,9 @@ from click.testing import CliRunner
 from acikkapi.cli import main
 from acikkapi.settings import REPO_ROOT, load_settings
 from messaging.email_cli import OFF_MESSAGE, poll_once
-from tests.helpers.dovecot import Dovecot, free_port, running_dovecot
-from tests.messaging.test_email_smtp import SmtpServer
+from tests.helpers.dovecot import Dovecot, running_dovecot
+from tests.helpers.net import free_port
+from tests.helpers.smtp import SmtpServer
 
 CODE = re.compile(r"ticket_opened ([2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4})")
 PNG = bytes.fromhex(

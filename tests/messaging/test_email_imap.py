@@ -45,7 +45,8 @@ from services.email_channel import (
     ticket_email_subject,
 )
 from services.errors import DomainError
-from tests.helpers.dovecot import Dovecot, free_port, running_dovecot
+from tests.helpers.dovecot import Dovecot, running_dovecot
+from tests.helpers.net import free_port
 from tests.helpers.tls import SelfSignedCertificate, make_certificate
 
 PNG = bytes.fromhex(
