@@ -3,18 +3,27 @@
 from models.attachment import Attachment
 from models.audit_event import AuditAction, AuditEvent
 from models.base import Base, UTCDateTime
+from models.call_attempt import CallAttempt
 from models.call_note import CallNote
 from models.call_record import CallRecord
 from models.callback_task import CallbackTask
+from models.campaign import Campaign
+from models.campaign_target import CampaignTarget
 from models.citizen import Citizen
 from models.citizen_phone import CitizenPhone
 from models.department import Department
+from models.do_not_call_number import DoNotCallNumber
 from models.enums import (
     OPEN_STATUSES,
     AttachmentKind,
+    AttemptStatus,
     CallbackReason,
     CallbackStatus,
     CallOutcome,
+    CampaignKind,
+    CampaignStatus,
+    CampaignTargetSource,
+    CampaignTargetStatus,
     Channel,
     Language,
     LegalClock,
@@ -47,19 +56,28 @@ __all__ = [
     "AppendOnlyError",
     "Attachment",
     "AttachmentKind",
+    "AttemptStatus",
     "AuditAction",
     "AuditEvent",
     "Base",
+    "CallAttempt",
     "CallNote",
     "CallOutcome",
     "CallRecord",
     "CallbackReason",
     "CallbackStatus",
     "CallbackTask",
+    "Campaign",
+    "CampaignKind",
+    "CampaignStatus",
+    "CampaignTarget",
+    "CampaignTargetSource",
+    "CampaignTargetStatus",
     "Channel",
     "Citizen",
     "CitizenPhone",
     "Department",
+    "DoNotCallNumber",
     "EscalationPolicy",
     "ExternalInstitution",
     "Holiday",

@@ -168,3 +168,50 @@ class CallbackStatus(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class CampaignKind(enum.StrEnum):
+    """What an outbound campaign is for (R5.1–R5.5)."""
+
+    SURVEY = "survey"  # satisfaction survey after resolution (IVR, R5.2)
+    CALLBACK = "callback"  # abandoned calls, out-of-hours requests (R5.3)
+    RESOLUTION_INFO = "resolution_info"  # the result of a ticket (R5.1)
+    DELAY_NOTICE = "delay_notice"
+    EVENT_INVITATION = "event_invitation"  # events, neighbourhood meetings (R5.5)
+    SPECIAL_GROUP = "special_group"  # elderly, disabled, living alone, ... (R5.5)
+    DATA_COMPLETION = "data_completion"  # data collection and completion (R5.5, R6.1)
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"  # stopped by the supervisor: remaining targets cancelled
+    FINISHED = "finished"  # every target done, exhausted or skipped
+
+
+class CampaignTargetSource(enum.StrEnum):
+    RESOLVED_TICKETS = "resolved_tickets"
+    CITIZEN_GROUP = "citizen_group"
+    CSV = "csv"
+    CALLBACK_TASKS = "callback_tasks"
+
+
+class CampaignTargetStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its next attempt (next_attempt_at)
+    DIALING = "dialing"  # an attempt is in flight
+    DONE = "done"  # answered (and, for surveys, the survey ran)
+    EXHAUSTED = "exhausted"  # max attempts reached without an answer
+    SKIPPED = "skipped"  # do-not-call, no consent, no usable number
+    CANCELLED = "cancelled"  # the campaign was stopped first
+
+
+class AttemptStatus(enum.StrEnum):
+    """One dial of one target. CLAIMED and ORIGINATED are in flight; the rest are outcomes."""
+
+    CLAIMED = "claimed"  # row written and leased; Originate not yet confirmed sent
+    ORIGINATED = "originated"  # Asterisk accepted the Originate action
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    FAILED = "failed"  # congestion, bad number, Asterisk refused, or never sent

@@ -35,3 +35,7 @@ class SurveyAnswer(Base):
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"))
     answer: Mapped[int]
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The campaign call that asked (None for an inbound or agent-led survey).
+    attempt_id: Mapped[str | None] = mapped_column(ForeignKey("call_attempts.id"), index=True)
+    # How the answer came: "ivr" (keypad), "sms" (digit reply), "agent" (agent-led).
+    channel: Mapped[str] = mapped_column(String(8), default="ivr", server_default="ivr")
