@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,6 +16,14 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 DEFAULT_URL = "postgresql+psycopg://acikkapi:acikkapi@127.0.0.1:5432/acikkapi_bench"
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of unsorted ``values`` (``nan`` when there are none)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
 def libpq_dsn(url: str, database: str | None = None) -> str:

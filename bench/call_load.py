@@ -75,7 +75,7 @@ from string import Template
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_URL, ROOT, replace_docs_section
+from _common import DEFAULT_URL, ROOT, percentile, replace_docs_section
 from sqlalchemy import create_engine, inspect, text
 
 SECTION_TITLE = "## Telephony: real calls under load (issue 3)"
@@ -92,14 +92,6 @@ _CLI = "import sys; from acikkapi.cli import main; sys.exit(main())"
 
 def log(message: str) -> None:
     print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def port_open(host: str, port: int) -> bool:

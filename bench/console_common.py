@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, libpq_dsn
+from _common import ROOT, libpq_dsn, percentile
 
 SMALL_DB_URL = "postgresql+psycopg://acikkapi:acikkapi@127.0.0.1:5432/acikkapi_bench_console"
 REDIS_URL = "redis://127.0.0.1:6379/11"  # a Redis database of the console benchmarks' own
@@ -40,15 +40,6 @@ ACIKKAPI = ROOT / ".venv" / "bin" / "acikkapi"
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (``nan`` for no values)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:

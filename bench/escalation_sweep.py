@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
 import os
 import sys
 import time
@@ -48,7 +47,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_URL, replace_docs_section
+from _common import DEFAULT_URL, percentile, replace_docs_section
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -227,11 +226,6 @@ class Series:
     citizen_notices: int = 0
     batches: int = 0
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def one_sweep(engine: Engine, now: datetime, batch_size: int, series: Series) -> None:

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing as mp
 import os
 import platform
@@ -52,7 +51,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psycopg
-from _common import DEFAULT_URL, ROOT, libpq_dsn, replace_docs_section
+from _common import DEFAULT_URL, ROOT, libpq_dsn, percentile, replace_docs_section
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
@@ -110,13 +109,6 @@ NEW_CITIZEN_SHARE = 0.05
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = max(0, min(len(sorted_values) - 1, math.ceil(p / 100 * len(sorted_values)) - 1))
-    return sorted_values[k]
 
 
 def summarise(ns: list[int]) -> dict[str, float]:

@@ -36,7 +36,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import listener_ingest as li
-from _common import ROOT
+from _common import ROOT, percentile
 
 SECTION_TITLE = "## Telephony: screen-pop latency (issue 3)"
 TEMPLATES = ("answered_queue_call.txt", "english_queue_call.txt")
@@ -46,14 +46,6 @@ DONE_CHANNEL = f"{PREFIX}:screenpop-bench-done"
 
 def log(message: str) -> None:
     li.log(message)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 # --------------------------------------------------------------------------------------------

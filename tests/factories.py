@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from models import Channel, Citizen, CitizenPhone, Language, PhoneType
 from services.intake_request import IntakeRequest
+
+IST = ZoneInfo("Europe/Istanbul")
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """An Istanbul wall-clock moment as the aware UTC instant the services take."""
+    return datetime(year, month, day, hour, minute, tzinfo=IST).astimezone(UTC)
 
 
 def valid_tc(seed: int) -> str:

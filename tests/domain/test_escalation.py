@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Connection, Engine, delete, func, select, text, update
@@ -41,14 +40,9 @@ from services.intake import open_ticket
 from services.message_templates import render
 from services.sla import deadlines_for
 from services.ticket_workflow import change_status, forward_ticket, resolve_ticket
-from tests.factories import add_citizen, mobile, mobile_e164, request, valid_tc
+from tests.factories import add_citizen, at, mobile, mobile_e164, request, valid_tc
 
-IST = ZoneInfo("Europe/Istanbul")
 CONTEXT = {"municipality": "Açık Kapı Belediyesi", "call_centre": "444 80 07"}
-
-
-def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=IST).astimezone(UTC)
 
 
 @pytest.fixture(autouse=True)

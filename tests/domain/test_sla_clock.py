@@ -6,8 +6,7 @@ Time travel: every service call gets an explicit ``now``; nothing reads the wall
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,14 +35,7 @@ from services.ticket_workflow import (
     reopen_ticket,
     resolve_ticket,
 )
-from tests.factories import mobile, request, valid_tc
-
-IST = ZoneInfo("Europe/Istanbul")
-
-
-def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    """An Istanbul wall-clock moment as the aware UTC instant the services take."""
-    return datetime(year, month, day, hour, minute, tzinfo=IST).astimezone(UTC)
+from tests.factories import IST, at, mobile, request, valid_tc
 
 
 def local(moment: datetime) -> datetime:
