@@ -110,6 +110,9 @@ class OutboxStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     DEAD = "dead"
+    # Taken back before it left: it announced a call's placeholder ticket, and the agent's
+    # own ticket (with its own acknowledgement) absorbed that placeholder first.
+    WITHDRAWN = "withdrawn"
 
 
 class TimelineAction(enum.StrEnum):

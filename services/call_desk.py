@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from models import CallRecord, Channel, Role, StaffUser, Ticket, TicketContact, TicketStatus
 from models import TicketType as TicketTypeModel
+from services import outbox
 from services.errors import NotPermitted, UnknownEntity
 from services.intake import IntakeResult, open_ticket
 from services.intake_request import DEFAULT_TICKET_TYPE, IntakeRequest
@@ -109,7 +110,9 @@ def record_call_ticket(
     token) makes a repeated submission return the first result and change nothing; the
     placeholder is merged only while it is new, of type ``genel`` and has no other contact,
     so work someone already did on it is never folded away; the acknowledgement with the
-    reference code is in the outbox (intake's guarantee).
+    reference code is in the outbox (intake's guarantee) and the placeholder's own
+    acknowledgement, held back since the answer, is withdrawn if it has not left yet — the
+    caller gets one SMS with the code of the ticket the agent wrote.
     """
     if record.agent_id != actor.id and actor.role not in SEE_EVERY_CALL:
         raise NotPermitted(
@@ -131,6 +134,9 @@ def record_call_ticket(
         placeholder = _placeholder(session, record, result.ticket)
         if placeholder is not None:
             merge_tickets(session, actor, now, placeholder, result.ticket)
+            # Its acknowledgement was held back (call_records.PLACEHOLDER_ACK_HOLD): the
+            # caller is told the code of the ticket the agent wrote, not of the placeholder.
+            outbox.withdraw(session, f"ack:ticket:{placeholder.id}")
             absorbed = placeholder
         record.ticket_id = result.ticket.id
         if result.ticket.citizen_id is not None:

@@ -69,6 +69,9 @@ from services.intake_request import IntakeRequest
 log = logging.getLogger(__name__)
 
 CALLBACK_DELAY = timedelta(minutes=15)  # an abandoned caller is called back within this
+# How long the acknowledgement of an answered call's placeholder ticket waits for the
+# agent's ticket to replace it (decision 0023).
+PLACEHOLDER_ACK_HOLD = timedelta(minutes=10)
 MAX_CHAIN = 20  # transfer-chain entries kept per call (loops must not grow a row forever)
 
 # Higher rank wins; equal rank keeps the first. Replays and late facts cannot regress a call.
@@ -788,6 +791,9 @@ def _open_ticket(
         external_ref=record.call_id,
         received_at=min(answered_at, now),
         place_of_application=record.queue,
+        # The agent's own ticket normally absorbs this placeholder within minutes and
+        # withdraws its acknowledgement: the caller gets one SMS with one code (0023).
+        acknowledge_at=now + PLACEHOLDER_ACK_HOLD,
     )
     if not savepoint:
         return open_ticket(session, actor, now, request).ticket

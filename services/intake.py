@@ -393,6 +393,7 @@ def _attach(
         phone_hint=contact.phone_e164,
         phone_hint_is_mobile=_is_mobile(valid),
         email_hint=contact.email,
+        available_at=valid.acknowledge_at,
     )
     if notice.timeline_entry is not None:
         entries.append(notice.timeline_entry)
@@ -577,6 +578,7 @@ def _create(
         phone_hint=contact.phone_e164,
         phone_hint_is_mobile=_is_mobile(valid),
         email_hint=contact.email,
+        available_at=valid.acknowledge_at,
         extra=extra,
     )
     if notice.timeline_entry is not None:

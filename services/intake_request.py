@@ -63,6 +63,9 @@ class IntakeRequest:
     received_at: datetime | None = None  # when the contact happened (default: now)
     resolved_at_first_contact: bool = False
     resolution: str | None = None
+    # Hold the acknowledgement until then (None: send at once). A call's placeholder ticket
+    # uses it: the agent's own ticket usually replaces the placeholder first (call_desk).
+    acknowledge_at: datetime | None = None
 
 
 # Fields a channel cannot do without. "contact" = at least one way to reach or identify the
@@ -134,6 +137,7 @@ class ValidIntake:
     received_at: datetime
     resolved_at_first_contact: bool
     resolution: str | None
+    acknowledge_at: datetime | None
 
     @property
     def contact_name(self) -> str | None:
@@ -370,4 +374,5 @@ def complete(checked: CheckedRequest, now: datetime, row: Row[Any]) -> ValidInta
         received_at=received_at,
         resolved_at_first_contact=request.resolved_at_first_contact,
         resolution=resolution,
+        acknowledge_at=request.acknowledge_at,
     )

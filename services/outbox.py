@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Language, Notification, NotificationChannel, OutboxStatus, Ticket
@@ -34,9 +34,10 @@ def pending_row(
     language: Language,
     payload: dict[str, Any],
     ticket_id: int | None,
+    available_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The values of a new outbox row: pending, no attempt yet, available ``now`` (what
-    :func:`enqueue` and :func:`enqueue_many` write)."""
+    """The values of a new outbox row: pending, no attempt yet, available ``now`` or at
+    ``available_at`` (what :func:`enqueue` and :func:`enqueue_many` write)."""
     return {
         "idempotency_key": key,
         "channel": channel,
@@ -48,7 +49,7 @@ def pending_row(
         "status": OutboxStatus.PENDING,
         "attempts": 0,
         "created_at": now,
-        "available_at": now,
+        "available_at": available_at or now,
     }
 
 
@@ -64,6 +65,7 @@ def enqueue(
     payload: dict[str, Any],
     ticket: Ticket | None = None,
     key_is_new: bool = False,
+    available_at: datetime | None = None,
 ) -> Notification:
     """Write one notification to the outbox in the caller's transaction.
 
@@ -89,6 +91,7 @@ def enqueue(
         language=language,
         payload=payload,
         ticket_id=ticket.id if ticket is not None else None,
+        available_at=available_at,
     )
     values["id"] = session.connection().execute(_INSERT, values).scalar_one()
     return adopt_written(session, Notification, values)
@@ -100,3 +103,23 @@ def enqueue_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     fails the whole statement on the unique constraint, so nobody is told twice). Nothing
     is added to the session."""
     insert_rows(session, _TABLE, rows)
+
+
+def withdraw(session: Session, key: str) -> bool:
+    """Take back the message queued under ``key`` if it has not started to leave.
+
+    Guarantees: only a row still pending with no attempt is changed (to ``withdrawn``); a
+    row being sent, sent, failed (it may have reached the gateway) or dead is left alone, so
+    nothing already on its way is ever reported as withdrawn. True when a row was withdrawn.
+    """
+    result = session.execute(
+        update(Notification)
+        .where(
+            Notification.idempotency_key == key,
+            Notification.status == OutboxStatus.PENDING,
+            Notification.attempts == 0,
+        )
+        .values(status=OutboxStatus.WITHDRAWN)
+        .execution_options(synchronize_session="fetch")
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -124,6 +124,7 @@ def queue_notice(
     extra: dict[str, Any] | None = None,
     key_is_new: bool = False,
     phone_hint_is_mobile: bool = False,
+    available_at: datetime | None = None,
 ) -> QueuedNotice:
     """:func:`notify_citizen` for a caller that has the ticket's ``citizen`` at hand (or
     knows there is none) and writes the timeline entry itself (``timeline.write``),
@@ -132,6 +133,7 @@ def queue_notice(
     Guarantees: the same as :func:`notify_citizen` for the outbox row; ``ticket`` must be
     written already (the outbox row is inserted at once). ``phone_hint_is_mobile``: the
     caller has already classified the number as a mobile one (not parsed again).
+    ``available_at``: not sent before then (default ``now``).
     """
     if not key_is_new:
         already = outbox.queued(session, key)
@@ -157,6 +159,7 @@ def queue_notice(
         payload={"reference_code": ticket.reference_code, **(extra or {})},
         ticket=ticket,
         key_is_new=True,  # looked up above when it could exist
+        available_at=available_at,
     )
     return QueuedNotice(
         note, notice_entry(ticket.id, actor.id, now, template=template, key=key, channel=channel)

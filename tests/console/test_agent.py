@@ -15,6 +15,7 @@ from models import (
     Channel,
     Notification,
     NotificationChannel,
+    OutboxStatus,
     Role,
     Ticket,
     TicketContact,
@@ -142,6 +143,14 @@ def test_ticket_from_the_call_opens_through_intake_and_absorbs_the_placeholder(
     ).all()
     assert [n.recipient for n in sms] == ["+905053618877"]
     assert sms[0].payload.get("reference_code") == ticket.reference_code
+    assert sms[0].status is OutboxStatus.PENDING and sms[0].available_at <= now
+    # The placeholder's own acknowledgement was held back at answer and is now withdrawn:
+    # the caller gets one SMS, with the code of the ticket the agent wrote (decision 0023).
+    held = db.scalars(select(Notification).where(Notification.ticket_id == placeholder_id)).all()
+    assert [(n.idempotency_key, n.status) for n in held] == [
+        (f"ack:ticket:{placeholder_id}", OutboxStatus.WITHDRAWN)
+    ]
+    assert held[0].available_at > now
     # The citizen's history shows the placeholder as merged into the new ticket.
     history = client.get(f"/citizens/{ayse(db).id}?why=kontrol").text
     assert f"→ {ticket.reference_code}" in history

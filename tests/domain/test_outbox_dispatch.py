@@ -188,3 +188,31 @@ def test_mark_sent_many_settles_only_leased_rows(session: Session, now: datetime
     assert [r.status for r in rows] == [OutboxStatus.SENT, OutboxStatus.SENT, OutboxStatus.PENDING]
     assert [r.provider_message_id for r in rows] == ["p0", "p1", None]
     assert rows[0].sent_at == now
+
+
+def test_a_held_message_waits_and_only_an_unstarted_one_can_be_withdrawn(
+    session: Session, now: datetime
+) -> None:
+    """Decision 0023: a call's placeholder acknowledgement is held, then withdrawn when the
+    agent's ticket absorbs the placeholder — but never once it has started to leave."""
+    held = outbox.enqueue(
+        session,
+        now,
+        key="withdraw-test:held",
+        channel=NotificationChannel.SMS,
+        recipient="+905320000001",
+        template="ticket_opened",
+        language=Language.TR,
+        payload={"reference_code": "H1"},
+        available_at=now + timedelta(minutes=10),
+    )
+    leaving = _queue(session, now, 1, prefix="withdraw-test:leaving")[0]
+    claimed = outbox_dispatch.claim_due(session, now, limit=10)
+    assert claimed.claimed == [leaving.id]  # the held one is not due yet
+    assert not outbox.withdraw(session, "withdraw-test:leaving:0")  # being sent: left alone
+    assert outbox.withdraw(session, "withdraw-test:held")
+    assert not outbox.withdraw(session, "withdraw-test:held")  # once
+    later = outbox_dispatch.claim_due(session, now + timedelta(minutes=11), limit=10)
+    assert held.id not in later.claimed  # withdrawn rows are never dispatched
+    session.expire_all()
+    assert held.status is OutboxStatus.WITHDRAWN and leaving.status is OutboxStatus.SENDING
