@@ -85,6 +85,8 @@ AUDIT_ACTION = {
     AuditAction.SIGN_IN_FAILED: _l("hatalı giriş"),
     AuditAction.ACCOUNT_LOCKED: _l("hesap kilitlendi"),
     AuditAction.SIGN_OUT: _l("çıkış"),
+    AuditAction.CAMPAIGN_CHANGED: _l("arama kampanyası değişti"),
+    AuditAction.DO_NOT_CALL_CHANGED: _l("aranmayacak numaralar değişti"),
 }
 
 AGENT_STATE = {

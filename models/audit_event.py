@@ -28,6 +28,10 @@ class AuditAction(enum.StrEnum):
     SIGN_IN_FAILED = "sign_in_failed"
     ACCOUNT_LOCKED = "account_locked"  # too many failed sign-ins: locked for a while
     SIGN_OUT = "sign_out"
+    # Outbound (R5.6): who started, paused or stopped calling citizens, and who changed the
+    # do-not-call list (data.change says what happened).
+    CAMPAIGN_CHANGED = "campaign_changed"
+    DO_NOT_CALL_CHANGED = "do_not_call_changed"
 
 
 class AuditEvent(Base):
