@@ -265,10 +265,12 @@ def _register_commands() -> None:
     from jobs.cli import outbox, worker
     from messaging.email_cli import email
     from messaging.sms_cli import sms
+    from outbound.cli import dialer
     from telephony.cli import asterisk
 
     for command in (asterisk, agi, ami_listener, email, sms, console, worker, outbox):
         main.add_command(command)
+    main.add_command(dialer)
 
 
 _register_commands()

@@ -1,8 +1,10 @@
-"""What the call-record writer and the ticket stage share: a bounded hand-over queue drained
-in batches, retries with backoff, and screen pops published after the commit.
+"""What the listener's stages share: a bounded hand-over queue drained in batches, retries
+with backoff, and screen pops published after the commit.
 
 :class:`BatchStage` is the base of :class:`ami_listener.writer.FactWriter` and
-:class:`ami_listener.tickets.TicketStage`. ``submit`` never blocks (a full queue drops and
+:class:`ami_listener.tickets.TicketStage`; :class:`EventStage` (a batch stage fed straight
+from the AMI stream) that of :class:`ami_listener.outbound_events.OutboundStage` and
+:class:`ami_listener.callback_events.CallbackStage`. ``submit`` never blocks (a full queue drops and
 counts the item); a batch is the first item waited for plus whatever else is queued, up to
 ``batch_max``; while idle, screen pops that Redis refused are retried every
 ``flush_interval``; a batch whose transaction fails for a reason worth retrying (a lost
@@ -22,6 +24,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
+from ami_listener.framing import AmiEvent
 from ami_listener.screenpop import ScreenPopPublisher
 from services.call_records import ScreenPop
 
@@ -85,6 +88,34 @@ class BatchStage(Generic[Item]):
             return False
         return True
 
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Batches through ``_process`` until ``stop`` is set and nothing is left."""
+        self._idle_since_now()
+        while stop is None or not stop.is_set() or self._busy():
+            if stop is not None and stop.is_set():
+                self._stopping()
+            # short polls so that a stop request is seen quickly
+            first = await self._first(min(self.flush_interval, 0.25))
+            if first is None:
+                continue
+            batch = self._batch(first)
+            try:
+                await self._process(batch)
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
+
+    async def _process(self, batch: list[Item]) -> None:
+        """One batch: its transaction (with :meth:`_retrying`), then what follows the commit."""
+        raise NotImplementedError
+
+    def _busy(self) -> bool:
+        """Whether ``run`` must go on after ``stop`` is set: items are still queued."""
+        return not self.queue.empty()
+
+    def _stopping(self) -> None:
+        """Called by ``run`` on every round once ``stop`` is set (nothing by default)."""
+
     async def drain(self) -> None:
         """Wait until everything submitted so far is done (used by tests and shutdown)."""
         await self.queue.join()
@@ -142,3 +173,50 @@ class BatchStage(Generic[Item]):
         for pop in pops:
             self.stats.screen_pops += 1
             await self.publisher.publish(pop)
+
+
+@dataclass
+class EventStats(StageStats):
+    events: int = 0  # AMI events taken by the stage
+    failed: int = 0  # items skipped: they failed even alone
+
+
+class EventStage(BatchStage[Item]):
+    """A batch stage fed by ``feed`` with every AMI event: the ones ``parse`` recognises are
+    queued (or held, see ``_accept``), everything else is ignored at once."""
+
+    stats: EventStats
+
+    def parse(self, event: AmiEvent) -> Item | None:
+        """The stage's item in ``event``, or ``None`` (cheap: called for every event)."""
+        raise NotImplementedError
+
+    def feed(self, event: AmiEvent) -> None:
+        """Called for every AMI event on the loop: enqueue the stage's ones."""
+        try:
+            item = self.parse(event)
+        except Exception:
+            self.log.exception("%s: cannot read %s", self.name, event.get("Event"))
+            return
+        if item is None:
+            return
+        self.stats.events += 1
+        self._accept(item)
+
+    def _accept(self, item: Item) -> None:
+        """A recognised item: queued at once by default."""
+        self.submit(item)
+
+    def _each_alone(
+        self, batch: list[Item], apply: Callable[[list[Item]], Result], what: str
+    ) -> list[Result]:
+        """``apply`` to each item of a failed batch alone; an item that fails again is
+        logged as ``what``, counted and skipped."""
+        results: list[Result] = []
+        for item in batch:
+            try:
+                results.append(apply([item]))
+            except Exception:
+                self.stats.failed += 1
+                self.log.exception("%s could not be applied, skipped: %r", what, item)
+        return results

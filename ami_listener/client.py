@@ -118,6 +118,27 @@ class BoundedAMIProtocol(AMIProtocol):  # type: ignore[misc]
             self.transport.abort()
 
 
+async def send_action(
+    protocol: BoundedAMIProtocol | None,
+    fields: Mapping[str, Any],
+    *,
+    timeout: float,
+    as_list: bool | None = None,
+) -> Any:
+    """Send one action on ``protocol`` and wait at most ``timeout`` seconds for its response
+    (or its event list). ``ConnectionError`` when not connected; on ``TimeoutError`` the
+    pending response is forgotten, so a late answer is dropped."""
+    if protocol is None or protocol.closed:
+        raise ConnectionError("not connected to AMI")
+    action = Action(dict(fields), as_list=as_list)
+    future = protocol.send(action, as_list=as_list)
+    try:
+        return await asyncio.wait_for(future, timeout)
+    except TimeoutError:
+        protocol.responses.pop(action.id, None)
+        raise
+
+
 OnLogin = Callable[["AmiClient"], Awaitable[None]]
 
 
@@ -167,16 +188,12 @@ class AmiClient:
         as_list: bool | None = None,
     ) -> Any:
         """Send an action and wait (bounded) for its response, or its event list."""
-        protocol = self.protocol
-        if protocol is None or protocol.closed:
-            raise ConnectionError("not connected to AMI")
-        action = Action(dict(fields), as_list=as_list)
-        future = protocol.send(action, as_list=as_list)
         try:
-            return await asyncio.wait_for(future, timeout or self.action_timeout)
+            return await send_action(
+                self.protocol, fields, timeout=timeout or self.action_timeout, as_list=as_list
+            )
         except TimeoutError:
             self.stats.action_timeouts += 1
-            protocol.responses.pop(action.id, None)
             raise
 
     async def event_list(self, fields: Mapping[str, str], timeout: float = 15.0) -> list[AmiEvent]:

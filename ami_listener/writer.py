@@ -26,7 +26,6 @@ and counted; reconciliation from ``queue_log`` after the next login completes th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,20 +118,6 @@ class FactWriter(BatchStage[WriterItem]):
         )
         self.tickets = tickets
         self.stats = WriterStats()
-
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        self._idle_since_now()
-        while stop is None or not stop.is_set() or not self.queue.empty():
-            # short polls so that a stop request is seen quickly
-            first = await self._first(min(self.flush_interval, 0.25))
-            if first is None:
-                continue
-            batch = self._batch(first)
-            try:
-                await self._process(batch)
-            finally:
-                for _ in batch:
-                    self.queue.task_done()
 
     async def apply_now(self, batch: list[WriterItem]) -> None:
         """Apply ``batch`` directly (replays, benchmarks), bypassing the queue."""

@@ -75,7 +75,15 @@ from string import Template
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_URL, ROOT, percentile, replace_docs_section
+from _common import (
+    DEFAULT_URL,
+    ROOT,
+    Service,
+    log,
+    pbx_environ,
+    percentile,
+    replace_docs_section,
+)
 from sqlalchemy import create_engine, inspect, text
 
 SECTION_TITLE = "## Telephony: real calls under load (issue 3)"
@@ -87,11 +95,6 @@ LOOKUP_P99_TARGET_MS = 50.0
 CALL_CENTRE = "4448007"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LISTENER_TABLES = ("call_records", "callback_tasks", "survey_questions", "survey_answers")
-_CLI = "import sys; from acikkapi.cli import main; sys.exit(main())"
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def port_open(host: str, port: int) -> bool:
@@ -248,55 +251,6 @@ class DialplanObserver:
 
 
 # --- services ---------------------------------------------------------------------------------
-
-
-class Service:
-    """``acikkapi <args>`` as a subprocess, output to a log file (stopped by its pid only)."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], logdir: Path) -> None:
-        self.name, self.args, self.env = name, args, env
-        self.log_path = logdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.offset = 0
-
-    def start(self) -> None:
-        self.offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as handle:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", _CLI, *self.args],
-                env=self.env,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=ROOT,
-            )
-
-    def pids(self) -> list[int]:
-        return [self.proc.pid] if self.proc is not None and self.proc.poll() is None else []
-
-    def text(self) -> str:
-        with self.log_path.open("rb") as handle:
-            handle.seek(self.offset)
-            return handle.read().decode("utf-8", "replace")
-
-    def wait_log(self, needle: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.text():
-            if self.proc is None or self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: {needle!r} not logged:\n{self.text()[-2000:]}")
-            time.sleep(0.2)
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 # --- database ---------------------------------------------------------------------------------
@@ -771,15 +725,7 @@ def main() -> None:
     instance.mkdir()
     workdir = tmp / "sipp"
     workdir.mkdir()
-    environ = {
-        "ACIKKAPI_INSTANCE_DIR": str(instance),
-        "DATABASE_URL": f"sqlite:///{instance / 'no-database.db'}",  # demo phones
-        "ACIKKAPI_SIP_QUALIFY_FREQUENCY": "0",
-        "ACIKKAPI_SIP_TRUNK_MATCH": f"127.0.0.1:{TRUNK_PORT}",
-        "ACIKKAPI_SIP_TRUNK_CONTACT": f"sip:127.0.0.1:{TRUNK_PORT}",
-    }
-    if "ACIKKAPI_ASTERISK_ROOT" in os.environ:
-        environ["ACIKKAPI_ASTERISK_ROOT"] = os.environ["ACIKKAPI_ASTERISK_ROOT"]
+    environ = pbx_environ(instance, TRUNK_PORT)
     settings = load_settings(environ)
     layout = pbx_ctl.detect_layout(settings)
     if layout.mode == "chroot" and not pbx_ctl.root_is_complete(layout.root):

@@ -19,6 +19,8 @@ OUTBOUND_TASK_ID = "AK_TASK_ID"  # callback/survey task id, set by the dialer's 
 TICKET_ID = "AK_TICKET_ID"  # ticket a survey call is about, set by the dialer's Originate
 CITIZEN_ID_OUT = "AK_OUT_CITIZEN_ID"  # citizen an outbound call is for, set by the dialer
 NOBODY_REASON = "AK_NOBODY_REASON"  # why nobody answered: out_of_hours / ivr_request
+ATTEMPT_ID = "AK_ATTEMPT_ID"  # campaign call attempt (its ChannelId), set by the dialer
+OUTBOUND_KIND = "AK_OUT_KIND"  # campaign kind of an outbound call: picks the message prompt
 
 # Set by the FastAGI caller_lookup route:
 CITIZEN_ID = "AK_CITIZEN_ID"  # empty when unknown
@@ -50,6 +52,8 @@ AMI_CHANNELVARS = (
     QUEUE_STATUS,
     NOBODY_REASON,
     CALLBACK_ID,
+    ATTEMPT_ID,
+    SURVEY_RESULT,
 )
 
 ALL = tuple(
