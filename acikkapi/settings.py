@@ -78,6 +78,12 @@ class Settings:
     console_secret_key: str  # empty: generated once into <instance>/secrets/console.json
     console_secure_cookies: bool  # "auto": Secure unless the console listens on loopback
     demo_password: str  # set on demo staff without a password by `demo load`; "" = none
+    # Mayor's weekly call list (issue 6, R5.4): when it is drawn (ISO weekday 1 = Monday, local
+    # hour), how many tickets, and for how many weeks a citizen already on a list is left out.
+    mayor_list_weekday: int = 1
+    mayor_list_hour: int = 9
+    mayor_list_size: int = 4
+    mayor_list_exclude_weeks: int = 8
 
     @property
     def is_sqlite(self) -> bool:
@@ -112,6 +118,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     Console (issue 4): ``ACIKKAPI_CONSOLE_HOST`` (``127.0.0.1``), ``_PORT`` (``8080``),
     ``_THREADS`` (``64``), ``_SECRET_KEY``, ``_SECURE_COOKIES`` (``auto``),
     ``ACIKKAPI_DEMO_PASSWORD`` (SQLite default :data:`EMBEDDED_DEMO_PASSWORD`).
+    Mayor's weekly list (R5.4): ``ACIKKAPI_MAYOR_LIST_WEEKDAY`` (ISO, ``1`` = Monday),
+    ``_HOUR`` (``9``, local), ``_SIZE`` (``4``), ``_EXCLUDE_WEEKS`` (``8``).
     """
     env = os.environ if environ is None else environ
     instance_dir = Path(env.get("ACIKKAPI_INSTANCE_DIR") or REPO_ROOT / "instance").resolve()
@@ -189,7 +197,30 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_secret_key=env.get("ACIKKAPI_CONSOLE_SECRET_KEY", ""),
         console_secure_cookies=_secure_cookies(env),
         demo_password=_demo_password(env, database_url),
+        mayor_list_weekday=_in_range(
+            env.get("ACIKKAPI_MAYOR_LIST_WEEKDAY", "1"), "ACIKKAPI_MAYOR_LIST_WEEKDAY", 1, 7
+        ),
+        mayor_list_hour=_in_range(
+            env.get("ACIKKAPI_MAYOR_LIST_HOUR", "9"), "ACIKKAPI_MAYOR_LIST_HOUR", 0, 23
+        ),
+        mayor_list_size=_in_range(
+            env.get("ACIKKAPI_MAYOR_LIST_SIZE", "4"), "ACIKKAPI_MAYOR_LIST_SIZE", 1, 20
+        ),
+        mayor_list_exclude_weeks=_in_range(
+            env.get("ACIKKAPI_MAYOR_LIST_EXCLUDE_WEEKS", "8"),
+            "ACIKKAPI_MAYOR_LIST_EXCLUDE_WEEKS",
+            0,
+            104,
+        ),
     )
+
+
+def _in_range(value: str, name: str, low: int, high: int) -> int:
+    """A whole number within ``low``..``high`` (the mayor's list settings, R5.4)."""
+    text = value.strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise SettingsError(f"{name}={value!r}: expected a whole number from {low} to {high}")
+    return int(text)
 
 
 def _positive(value: str, name: str) -> int:

@@ -18,9 +18,11 @@ from pathlib import Path
 from acikkapi.db import engine_from_settings, make_session_factory, unit_of_work
 from acikkapi.settings import Settings
 from ami_listener.call_tracker import CallTracker, TrackerConfig
+from ami_listener.callback_events import CallbackStage
 from ami_listener.client import AmiClient
 from ami_listener.framing import DEFAULT_MAX_FRAME, AmiEvent
 from ami_listener.liveness import Backoff, Watchdog
+from ami_listener.outbound_events import OutboundStage
 from ami_listener.queue_log import QueueLogReader
 from ami_listener.reconcile import reconcile
 from ami_listener.screenpop import ScreenPopPublisher
@@ -95,6 +97,9 @@ class Listener:
             database_url=settings.database_url,
         )
         self.writer = FactWriter(lambda: unit_of_work(factory), tickets=self.tickets)
+        self.outbound = OutboundStage(lambda: unit_of_work(factory))  # campaign call attempts
+        # Agent-first callbacks: the agent's answer writes the call record and pops the card.
+        self.callbacks = CallbackStage(lambda: unit_of_work(factory), self.publisher)
         layout = detect_layout(settings)  # private root or system Asterisk (asks once)
         self.queue_log = QueueLogReader(
             layout.log_dir / "queue_log", queue_log_state_path(settings)
@@ -114,6 +119,8 @@ class Listener:
         )
 
     def on_event(self, event: AmiEvent) -> None:
+        self.outbound.feed(event)
+        self.callbacks.feed(event)
         try:
             facts = self.tracker.feed(event)
         except Exception:
@@ -137,12 +144,16 @@ class Listener:
         tickets_stop = asyncio.Event()  # after the writer: it hands over until its last batch
         tickets_task = asyncio.create_task(self.tickets.run(tickets_stop), name="ami-tickets")
         writer_task = asyncio.create_task(self.writer.run(stop), name="ami-writer")
+        outbound_task = asyncio.create_task(self.outbound.run(stop), name="ami-outbound")
+        callbacks_task = asyncio.create_task(self.callbacks.run(stop), name="ami-callbacks")
         try:
             await self.client.run(stop)
         finally:
             stop.set()
             try:
                 await writer_task
+                await outbound_task
+                await callbacks_task
             finally:
                 tickets_stop.set()
                 await tickets_task

@@ -40,11 +40,15 @@ from models.escalation_policy import EscalationPolicy
 from models.external_institution import ExternalInstitution
 from models.holiday import Holiday
 from models.household import Household
+from models.mayor_call_list import MayorCallEntry, MayorCallList
+from models.mayor_enums import MayorCallResult
 from models.neighbourhood import Neighbourhood
 from models.notification import Notification
 from models.possible_citizen_match import PossibleCitizenMatch
 from models.staff_user import StaffUser
 from models.survey import SurveyAnswer, SurveyQuestion
+from models.survey_follow_up import SurveyFollowUp
+from models.survey_sms_request import SurveySmsRequest
 from models.ticket import Ticket
 from models.ticket_contact import TicketContact
 from models.ticket_event import AppendOnlyError, TicketEvent
@@ -84,6 +88,9 @@ __all__ = [
     "Household",
     "Language",
     "LegalClock",
+    "MayorCallEntry",
+    "MayorCallList",
+    "MayorCallResult",
     "Neighbourhood",
     "Notification",
     "NotificationChannel",
@@ -94,7 +101,9 @@ __all__ = [
     "SlaUnit",
     "StaffUser",
     "SurveyAnswer",
+    "SurveyFollowUp",
     "SurveyQuestion",
+    "SurveySmsRequest",
     "Ticket",
     "TicketContact",
     "TicketEvent",

@@ -2,8 +2,10 @@
 
 Created by the FastAGI ``callback_request`` route (the caller pressed the callback key, or
 called out of hours) and by the AMI listener (a caller hung up while queued). The outbound
-dialler consumes :func:`pending_callbacks`. Services never read settings: the staffed hours
-are passed in (see :func:`services.service_hours.parse_service_hours`).
+dialler calls them back agent first through the standing callback campaign
+(:mod:`services.callback_campaign`), which takes the pending, due tasks. Services never
+read settings: the staffed hours are passed in (see
+:func:`services.service_hours.parse_service_hours`).
 """
 
 from __future__ import annotations

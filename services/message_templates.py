@@ -137,6 +137,66 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "the planned time. It has been escalated and is being followed up. "
         "Call {call_centre} for information.",
     },
+    # --- Mayor's weekly call list (issue 6, R5.4; services.mayor_calls) ---
+    # Staff e-mails about a list, not about one ticket: no reference code in the subject.
+    "mayor_weekly_list": {
+        "tr": "{municipality} — Başkanlık haftalık arama listesi, {week} haftası "
+        "({count} başvuru).\n\nAranacak vatandaşlar:\n\n{entries}\n\nSonuçlar konsolda "
+        "«Başkanlık arama listesi» ekranından kaydedilir; yazdırılabilir PDF aynı "
+        "ekrandadır. Çekiliş tohumu: {seed}.",
+        "en": "{municipality} — the mayor's weekly call list, week of {week} "
+        "({count} applications).\n\nCitizens to call:\n\n{entries_en}\n\nRecord the results "
+        "on the «Mayor's call list» screen of the console; the printable PDF is on the "
+        "same screen. Draw seed: {seed}.",
+    },
+    "mayor_weekly_list_subject": {
+        "tr": "Başkanlık haftalık arama listesi — {week} haftası",
+        "en": "The mayor's weekly call list — week of {week}",
+    },
+    "mayor_weekly_report_subject": {
+        "tr": "Başkanlık arama listesi: {week} sonuçları ve {new_week} listesi",
+        "en": "The mayor's call list: results of {week} and the list of {new_week}",
+    },
+    "mayor_weekly_report": {
+        "tr": "{municipality} — Başkanlık arama listesi, {week} haftası sonuçları: "
+        "{reached} ulaşıldı, {not_reached} ulaşılamadı, {wrong_number} yanlış numara, "
+        "{pending} aranmadı; {follow_ups} takip başvurusu açıldı.\n\n{report}\n\n"
+        "Yeni liste, {new_week} haftası ({count} başvuru):\n\n{entries}",
+        "en": "{municipality} — the mayor's call list, results of the week of {week}: "
+        "{reached} reached, {not_reached} not reached, {wrong_number} wrong number, "
+        "{pending} not called; {follow_ups} follow-up applications opened.\n\n{report_en}"
+        "\n\nNew list, week of {new_week} ({count} applications):\n\n{entries_en}",
+    },
+    # --- Satisfaction survey outcomes and SMS fallback (issue 6, R5.2) ---
+    # Citizen: asked by SMS when the survey call could not reach them; the reply is a digit.
+    "survey_sms_request": {
+        "tr": "{municipality}: {reference_code} başvurunuz için hizmetimizi 1 (kötü) ile "
+        "5 (çok iyi) arası tek rakamla yanıtlayıp puanlayın.",
+        "en": "{municipality}: Please rate our service on application {reference_code} by "
+        "replying with one digit from 1 (poor) to 5 (very good).",
+    },
+    "survey_sms_thanks": {
+        "tr": "{municipality}: Teşekkürler, puanınız kaydedildi ({reference_code}).",
+        "en": "{municipality}: Thank you for your rating ({reference_code}).",
+    },
+    # Staff: a citizen said "not solved"; the ticket was reopened and escalated one step.
+    "survey_not_solved_escalation": {
+        "tr": "Anket: {department} birimindeki {reference_code} ({ticket_type}) başvurusu "
+        "için vatandaş sorununun çözülmediğini bildirdi. Başvuru yeniden açıldı ve {unit} "
+        "bilginize sunuldu. Yeni son tarih: {due_at_local}.",
+        "en": "Survey: the citizen said application {reference_code} ({ticket_type_en}) at "
+        "{department_en} was not solved. It has been reopened and escalated to {unit_en}. "
+        "New due date: {due_at_local}.",
+    },
+    # Supervisors: a low satisfaction score opened a follow-up.
+    "survey_low_score_follow_up": {
+        "tr": "Düşük memnuniyet puanı: {reference_code} ({ticket_type}, {department}) "
+        "başvurusu için vatandaş {score}/5 puan verdi. Lütfen vatandaşla görüşüp takibi "
+        "kapatın.",
+        "en": "Low satisfaction score: the citizen rated application {reference_code} "
+        "({ticket_type_en}, {department_en}) {score}/5. Please contact the citizen and "
+        "close the follow-up.",
+    },
 }
 
 

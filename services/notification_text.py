@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from services.message_templates import render
+from services.message_templates import TEMPLATES, render
 
 if TYPE_CHECKING:
     from acikkapi.settings import Settings
@@ -43,7 +43,9 @@ def compose(
     """Render ``template`` with ``payload`` over ``context`` (payload wins on a clash).
 
     ``email_subject(reference_code, language)`` builds the subject for e-mail rows; replies
-    to that subject carry the reference code back into the e-mail channel.
+    to that subject carry the reference code back into the e-mail channel. A message about
+    no single ticket (no code) whose template has a ``<template>_subject`` companion takes
+    its subject from that (e.g. the mayor's weekly list).
     Raises :class:`TemplateProblem` instead of sending a message with a hole in it.
     """
     values = {**context, **payload}
@@ -54,7 +56,11 @@ def compose(
     subject = ""
     if email_subject is not None:
         code = values.get("reference_code")
-        subject = email_subject(code, language)
+        own_subject = f"{template}_subject"
+        if not code and own_subject in TEMPLATES:
+            subject = render(own_subject, language, values)
+        else:
+            subject = email_subject(code, language)
         if code:  # replies keep the code in the subject and land on the same ticket
             text = f"{text}\n\n{render('email_reply_hint', language, values)}"
     return ComposedMessage(subject=subject, text=text)

@@ -10,6 +10,9 @@ caller's transaction:
 - a reference code (optionally after ``durum``/``sorgu``/``status``) → the ticket's status,
   told only to a phone that reported the ticket or belongs to its citizen; anyone else gets
   the same neutral answer as for an unknown code, so nothing about other citizens leaks;
+- a single digit from a number with an open SMS survey request → the survey answer
+  (services.survey_sms.match_survey_reply: the first reply is stored and thanked, a later
+  one ignored without a reply); from any other number it is handled as below;
 - a missing or invalid TC number, or no message after it → a polite reply explaining the
   format.
 
@@ -49,6 +52,7 @@ from services.errors import InvalidField, InvalidPhoneNumber, InvalidReferenceCo
 from services.identity import normalise_phone, normalise_tc_number
 from services.intake import IntakeResult, open_ticket
 from services.intake_request import IntakeRequest
+from services.survey_sms import match_survey_reply
 from services.ticket_contacts import live_ticket
 from services.ticket_states import STATUS_NAMES_TR
 
@@ -86,6 +90,7 @@ class InboundSmsResult(enum.StrEnum):
     FORMAT_HELP_SENT = "format_help_sent"  # missing/invalid TC number or empty message
     DUPLICATE = "duplicate"  # provider message id seen before: nothing written
     UNREACHABLE_SENDER = "unreachable_sender"  # no phone number to answer: nothing written
+    SURVEY_REPLY = "survey_reply"  # a digit answering an SMS survey (services.survey_sms)
 
 
 @dataclass(frozen=True)
@@ -311,6 +316,17 @@ def handle_inbound_sms(session: Session, now: datetime, sms: InboundSms) -> Inbo
             intake=result,
         )
 
+    if parsed.intent is SmsIntent.MISSING_TC:  # a lone digit may answer an SMS survey (R5.2)
+        survey = match_survey_reply(
+            session, now=now, phone_e164=phone.e164, text=sms.text, reply_ref=provider_id
+        )
+        if survey is not None:
+            return InboundSmsOutcome(
+                InboundSmsResult.SURVEY_REPLY,
+                ticket=survey.ticket,
+                reply=survey.reply,
+                reason=survey.status.value,
+            )
     language = _reply_language(session, phone.e164)
     if parsed.intent is SmsIntent.STATUS_QUERY:
         assert parsed.reference_code is not None

@@ -16,8 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Citizen, SurveyAnswer, SurveyQuestion, Ticket
+from models import CallAttempt, Citizen, SurveyAnswer, SurveyQuestion, Ticket
 from services.errors import InvalidField, MissingField, UnknownEntity
+
+ANSWER_CHANNELS = frozenset({"ivr", "sms", "agent"})
+"""How an answer came (``SurveyAnswer.channel``, decision 0021)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,8 @@ def record_answer(
     digit: str | int | None,
     ticket_id: int | None,
     citizen_id: int | None,
+    attempt_id: str | None = None,
+    channel: str = "ivr",
 ) -> SurveyAnswer:
     """Store the keypad answer to ``question_code`` given during ``call_id``.
 
@@ -157,6 +162,10 @@ def record_answer(
       empty call id :class:`MissingField`;
     - **first answer wins**: if ``(call_id, question)`` already has an answer it is returned
       unchanged (also when two requests race: the unique constraint decides);
+    - ``attempt_id`` (the campaign call that asked, decision 0021) and ``channel``
+      (:data:`ANSWER_CHANNELS`: ``ivr`` keypad, ``sms`` digit reply, ``agent``) are stored
+      with the answer; an unknown channel raises :class:`InvalidField`, an unknown attempt
+      :class:`UnknownEntity`;
     - flushed (id available), never committed.
     """
     if not call_id or not call_id.strip():
@@ -172,6 +181,16 @@ def record_answer(
             f"Anket sorusu bulunamadı: {question_code}", f"No survey question {question_code!r}."
         )
     value = parse_digit(question, digit)
+    if channel not in ANSWER_CHANNELS:
+        raise InvalidField(
+            f"Geçersiz anket kanalı: {channel!r}",
+            f"Invalid survey channel {channel!r}.",
+            field="channel",
+        )
+    if attempt_id is not None and session.get(CallAttempt, attempt_id) is None:
+        raise UnknownEntity(
+            f"Arama denemesi bulunamadı: {attempt_id}", f"No call attempt {attempt_id!r}."
+        )
     for model, key in ((Ticket, ticket_id), (Citizen, citizen_id)):
         if key is not None and session.get(model, key) is None:
             raise UnknownEntity(
@@ -188,6 +207,8 @@ def record_answer(
         citizen_id=citizen_id,
         answer=value,
         answered_at=now,
+        attempt_id=attempt_id,
+        channel=channel,
     )
     try:
         with session.begin_nested():

@@ -4,10 +4,15 @@
 (in order): ``GET DATA acikkapi/<prompt> 5000 1``; an invalid key or no key plays
 ``acikkapi/invalid-choice`` and asks again, at most :data:`MAX_RETRIES` more times; a valid
 key is stored at once (its own short transaction — never one held open across keypad
-input). Sets ``AK_SURVEY_RESULT``: ``complete`` (every question answered), ``partial``
-(some), ``failed`` (none, or the survey could not run). Stops quietly on hangup; the
-answers given so far are kept. Prompts are language-neutral paths: Asterisk picks the
-``tr``/``en`` recording by the channel's language.
+input). After the questions (also after a hangup, when something was answered)
+:func:`services.survey_outcomes.apply_survey_answers` runs in its own short transaction:
+"not solved" reopens and escalates the ticket, a low score opens a supervisor follow-up
+(R5.2). Answers of a campaign call carry its attempt id (the call's ``UNIQUEID`` is the
+attempt id the dialer gave as ``ChannelId``). Sets ``AK_SURVEY_RESULT``: ``complete``
+(every question answered), ``partial`` (some), ``failed`` (none, or the survey could not
+run). Stops quietly on hangup; the answers given so far are kept. Prompts are
+language-neutral paths: Asterisk picks the ``tr``/``en`` recording by the channel's
+language.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from functools import partial
 from agi.protocol import AgiHangup, AgiRequest
 from models import SurveyQuestion
 from services.errors import DomainError
+from services.survey_outcomes import apply_survey_answers, attempt_id_for_call
 from services.surveys import active_questions, parse_digit, record_answer
 from telephony import channel_vars as cv
 
@@ -40,6 +46,7 @@ async def survey(request: AgiRequest) -> None:
     call_id = await request.get_variable(cv.CALL_ID) or request.header("agi_uniqueid") or ""
     try:
         questions = await ctx.run_db(active_questions)
+        attempt_id = await ctx.run_db(partial(attempt_id_for_call, call_id=call_id))
     except Exception as exc:
         log.error("call %s: survey questions unavailable: %r", call_id, exc)
         await request.set_variable(cv.SURVEY_RESULT, "failed")
@@ -58,6 +65,8 @@ async def survey(request: AgiRequest) -> None:
                 digit=digit,
                 ticket_id=ticket_id,
                 citizen_id=citizen_id,
+                attempt_id=attempt_id,
+                channel="ivr",
             )
             try:
                 await ctx.run_db(store)
@@ -68,7 +77,9 @@ async def survey(request: AgiRequest) -> None:
                 log.error("call %s: answer to %s not stored: %r", call_id, question.code, exc)
     except AgiHangup:
         log.info("call %s: hung up during the survey (%d answered)", call_id, answered)
+        await _apply_outcomes(request, call_id, ticket_id, answered)
         return
+    await _apply_outcomes(request, call_id, ticket_id, answered)
     if questions and answered == len(questions):
         result = "complete"
     elif answered:
@@ -77,6 +88,21 @@ async def survey(request: AgiRequest) -> None:
         result = "failed"
     log.info("call %s: survey %s (%d/%d)", call_id, result, answered, len(questions))
     await request.set_variable(cv.SURVEY_RESULT, result)
+
+
+async def _apply_outcomes(
+    request: AgiRequest, call_id: str, ticket_id: int | None, answered: int
+) -> None:
+    """Reopen/escalate or open a follow-up from the stored answers; never fails the call."""
+    if not answered or not call_id:
+        return
+    ctx = request.context
+    work = partial(apply_survey_answers, now=ctx.clock(), survey_key=call_id, ticket_id=ticket_id)
+    try:
+        outcome = await ctx.run_db(work)
+        log.info("call %s: survey outcome %s", call_id, outcome)
+    except Exception as exc:
+        log.error("call %s: survey outcome not applied: %r", call_id, exc)
 
 
 async def _ask(request: AgiRequest, question: SurveyQuestion) -> int | None:
