@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 NAV: list[tuple[str, object]] = [
     ("agent.screen", _l("Çağrı ekranı")),
+    ("callbacks.index", _l("Geri aramalar")),
     ("switchboard.index", _l("Santral")),
     ("desk.index", _l("Başvuru masası")),
     ("coordination.index", _l("Koordinasyon masası")),
@@ -15,6 +16,10 @@ NAV: list[tuple[str, object]] = [
     ("wallboard.index", _l("Pano")),
     ("audit.index", _l("Erişim kaydı")),
     ("outbox.dead", _l("Gönderilemeyen bildirimler")),
+    ("mayor_office.index", _l("Başkanlık arama listesi")),
+    ("campaigns.index", _l("Kampanyalar")),
+    ("campaigns.survey_results", _l("Anket sonuçları")),
+    ("follow_ups.index", _l("Anket takipleri")),
 ]
 
 

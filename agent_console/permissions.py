@@ -21,7 +21,7 @@ from flask_login import current_user
 from werkzeug.exceptions import Forbidden
 
 from models import Role
-from services import dead_letters
+from services import dead_letters, survey_follow_up_list
 from services import permissions as domain
 
 
@@ -50,6 +50,14 @@ SWITCHBOARD_OPERATORS = frozenset({Role.SWITCHBOARD_OPERATOR})  # transfer, note
 COORDINATORS = (domain.COORDINATION & domain.SEE_ALL_TICKETS) - {Role.SYSTEM}  # route tickets
 DEPARTMENT_INBOX = frozenset({Role.DEPARTMENT_LIAISON, Role.UNIT_CHIEF, Role.SUPERVISOR})
 DESK = frozenset({Role.DESK_STAFF, Role.UNIT_CHIEF, Role.SUPERVISOR})  # walk-in applications
+MAYOR_LIST = frozenset({Role.MAYORS_OFFICE, Role.SUPERVISOR})  # the mayor's weekly list (R5.4)
+MAYOR_LIST_DRAWERS = frozenset({Role.SUPERVISOR})  # draw the week's list by hand
+CALLBACK_KEEPERS = CALL_TAKERS | {Role.SUPERVISOR}  # the callback list (R5.3)
+# outbound campaigns and survey results (issue 6: R5.1-R5.6, R8.2)
+CAMPAIGN_MANAGERS = frozenset({Role.SUPERVISOR, Role.ADMINISTRATOR})  # schedule, start, stop
+SURVEY_READERS = CAMPAIGN_MANAGERS | {Role.ADVISOR, Role.MAYORS_OFFICE}  # survey results
+FOLLOW_UP_READERS = survey_follow_up_list.FOLLOW_UP_READERS  # low-score follow-ups (R5.2)
+FOLLOW_UP_CLOSERS = survey_follow_up_list.FOLLOW_UP_CLOSERS  # close one with a note
 
 MATRIX: Mapping[str, Access] = {
     # assets
@@ -118,6 +126,31 @@ MATRIX: Mapping[str, Access] = {
     "desk.index": DESK,
     "desk.submit": DESK,
     "desk.receipt": DESK,
+    # mayor_office: the mayor's weekly call list, call results, PDF, completion report (R5.4)
+    "mayor_office.index": MAYOR_LIST,
+    "mayor_office.pdf": MAYOR_LIST,
+    "mayor_office.record": MAYOR_LIST,
+    "mayor_office.report": MAYOR_LIST,
+    "mayor_office.draw": MAYOR_LIST_DRAWERS,
+    # callbacks: the callback list, "call now" and "close" (R5.3)
+    "callbacks.index": CALLBACK_KEEPERS,
+    "callbacks.call_now_view": CALLBACK_KEEPERS,
+    "callbacks.close": CALLBACK_KEEPERS,
+    # campaigns: outbound calling (live progress polled), do-not-call list, survey results
+    "campaigns.index": CAMPAIGN_MANAGERS,
+    "campaigns.progress": CAMPAIGN_MANAGERS,
+    "campaigns.new": CAMPAIGN_MANAGERS,
+    "campaigns.show": CAMPAIGN_MANAGERS,
+    "campaigns.start": CAMPAIGN_MANAGERS,
+    "campaigns.pause": CAMPAIGN_MANAGERS,
+    "campaigns.stop": CAMPAIGN_MANAGERS,
+    "campaigns.do_not_call": CAMPAIGN_MANAGERS,
+    "campaigns.do_not_call_add": CAMPAIGN_MANAGERS,
+    "campaigns.do_not_call_remove": CAMPAIGN_MANAGERS,
+    "campaigns.survey_results": SURVEY_READERS,
+    # follow_ups: low survey scores a supervisor follows up (liaisons: own department)
+    "follow_ups.index": FOLLOW_UP_READERS,
+    "follow_ups.close": FOLLOW_UP_CLOSERS,
 }
 
 

@@ -39,7 +39,14 @@ IDLE_TIMEOUT = timedelta(minutes=15)
 ABSOLUTE_TIMEOUT = timedelta(hours=10)
 # Requests that do not keep a session alive (scripts that run while nobody is there).
 PASSIVE_ENDPOINTS = frozenset(
-    {"agent.events", "agent.state", "static", "wallboard.board", "switchboard.calls"}
+    {
+        "agent.events",
+        "agent.state",
+        "static",
+        "wallboard.board",
+        "switchboard.calls",
+        "campaigns.progress",
+    }
 )
 
 LOGIN_AT = "login_at"

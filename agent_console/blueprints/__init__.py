@@ -13,10 +13,14 @@ from agent_console.blueprints import (
     agent,
     audit,
     auth,
+    callbacks,
+    campaigns,
     citizen,
     coordination,
     department,
     desk,
+    follow_ups,
+    mayor_office,
     outbox,
     search,
     switchboard,
@@ -37,4 +41,8 @@ BLUEPRINTS: list[Blueprint] = [
     coordination.bp,
     department.bp,
     desk.bp,
+    mayor_office.bp,
+    campaigns.bp,  # outbound campaigns, do-not-call list, survey results (issue 6)
+    callbacks.bp,  # the callback list (issue 6, R5.3)
+    follow_ups.bp,  # survey follow-ups: low scores a supervisor follows up (R5.2)
 ]

@@ -97,6 +97,7 @@ ROLE_HOME = {
     Role.SWITCHBOARD_OPERATOR: "switchboard.index",
     Role.DESK_STAFF: "desk.index",
     Role.DEPARTMENT_LIAISON: "department.index",
+    Role.MAYORS_OFFICE: "mayor_office.index",
 }
 HOME_SCREEN = ("agent.screen", "search.index")
 

@@ -62,6 +62,8 @@ def sample_values(console_env: ConsoleEnv) -> dict[str, Any]:
         "ticket_id": ticket.id,
         "filename": "console.css",
         "notification_id": 1,  # outbox.requeue_one (an unknown or live row: 404/400)
+        "campaign_id": 1,  # campaigns.* (an unknown campaign: 404)
+        "follow_up_id": 1,  # follow_ups.close (an unknown follow-up: 404, no note: 400)
     }
 
 

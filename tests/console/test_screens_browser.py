@@ -13,14 +13,7 @@ Every wait is bounded; nothing asserts wall-clock speed.
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from acikkapi.db import make_engine
-from acikkapi.settings import load_settings
+from acikkapi.settings import Settings
 from models import Attachment, Channel, Department, Role, StaffUser, Ticket
 from services.actors import system_actor
 from services.call_notes import add_call_note
@@ -43,15 +36,9 @@ from services.intake_request import IntakeRequest
 from services.ticket_photos import PhotoUpload, add_photos, attachment_store
 from services.ticket_workflow import forward_ticket
 from telephony.secrets import ensure_secrets
-from tests.console.conftest import free_port
+from tests.console.browser import launch_chromium, shot, sign_in, start_console
 from tests.console.test_switchboard import FakeAmi
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = [REPO / "test-artifacts" / "screenshots", REPO / "docs" / "screenshots"]
-DEMO_PASSWORD = "acikkapi-demo"
-WAIT_MS = 30_000
 CALL_ID = "1797000000.42"
 
 
@@ -79,14 +66,6 @@ def photo_png(width: int = 480, height: int = 360) -> bytes:
     )
 
 
-def shot(page: Any, name: str) -> None:
-    SHOTS[0].mkdir(parents=True, exist_ok=True)
-    path = SHOTS[0] / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    SHOTS[1].mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, SHOTS[1] / path.name)
-
-
 @dataclass
 class Demo:
     base: str
@@ -98,11 +77,6 @@ class Demo:
 
     def session(self) -> Session:
         return Session(make_engine(self.database_url))
-
-
-def _cli(env: dict[str, str], *args: str) -> None:
-    acikkapi = Path(sys.executable).with_name("acikkapi")
-    subprocess.run([str(acikkapi), *args], env=env, check=True, capture_output=True, timeout=300)
 
 
 def _seed(database_url: str, instance: Path) -> tuple[dict[Role, StaffUser], dict[str, int]]:
@@ -213,91 +187,42 @@ def _seed(database_url: str, instance: Path) -> tuple[dict[Role, StaffUser], dic
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is needed (apt-get install chromium)")
-    instance = tmp_path_factory.mktemp("screens") / "instance"
-    port = free_port()
     pbx = FakeAmi()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("ACIKKAPI_", "DATABASE_URL"))},
-        "ACIKKAPI_INSTANCE_DIR": str(instance),
-        "ACIKKAPI_AMI_PORT": str(pbx.port),
-        "ACIKKAPI_AMI_SECRET_CONSOLE": "screens",
-        "ACIKKAPI_CONSOLE_PORT": str(port),
-        "ACIKKAPI_CONSOLE_SECRET_KEY": "screens-test-secret",
-        "REDIS_URL": "redis://127.0.0.1:6379/13",
-    }
-    settings = load_settings(env)
-    _cli(env, "db", "upgrade")
-    _cli(env, "demo", "load")
-    ensure_secrets(settings, (), env)
-    users, tickets = _seed(settings.database_url, instance)
-    operator = users[Role.SWITCHBOARD_OPERATOR]
-    pbx.channels = [(f"PJSIP/{operator.sip_extension}-00000051", CALL_ID)]
-    acikkapi = Path(sys.executable).with_name("acikkapi")
-    server = subprocess.Popen(
-        [str(acikkapi), "console", "run", "--threads", "8"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/login", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except (urllib.error.URLError, OSError):
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            errors = server.stderr.read().decode()[-2000:] if server.stderr else ""
-            pytest.fail(f"console did not start: {errors}")
-        time.sleep(0.2)
+
+    def seed(settings: Settings) -> tuple[dict[Role, StaffUser], dict[str, int]]:
+        ensure_secrets(settings, ())
+        users, tickets = _seed(settings.database_url, settings.instance_dir)
+        operator = users[Role.SWITCHBOARD_OPERATOR]
+        pbx.channels = [(f"PJSIP/{operator.sip_extension}-00000051", CALL_ID)]
+        return users, tickets
+
     try:
-        yield Demo(base, settings.database_url, instance, users, tickets, pbx)
+        with start_console(
+            tmp_path_factory.mktemp("screens"),
+            secret="screens-test-secret",
+            seed=seed,
+            ami_port=pbx.port,
+            redis_db=13,
+            threads=8,
+            extra_env={"ACIKKAPI_AMI_SECRET_CONSOLE": "screens"},
+        ) as live:
+            users, tickets = live.seeded
+            yield Demo(
+                live.base, live.database_url, live.settings.instance_dir, users, tickets, pbx
+            )
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
         pbx.close()
 
 
 @pytest.fixture(scope="module")
 def chromium(demo: Demo) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 def _page(chromium: Any, demo: Demo, role: Role, **context: Any) -> Any:
     """A new page signed in as the first demo user of ``role``; CSP violations collected."""
-    page = chromium.new_context(locale="tr-TR", **context).new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.csp_errors = []
-    page.on(
-        "console",
-        lambda message: (
-            page.csp_errors.append(message.text)
-            if "Content Security Policy" in message.text
-            else None
-        ),
-    )
-    page.goto(f"{demo.base}/login")
-    page.fill("#username", demo.users[role].username)
-    page.fill("#password", DEMO_PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_load_state()
-    return page
+    return sign_in(chromium, demo.base, demo.users[role].username, **context)
 
 
 def test_switchboard_screen(chromium: Any, demo: Demo) -> None:

@@ -246,6 +246,8 @@ def test_no_get_route_changes_anything_but_the_access_audit(console_env: Console
         "citizen_id": citizen.id,
         "ticket_id": ticket.id,
         "filename": "console.css",
+        "campaign_id": 1,
+        "follow_up_id": 1,
     }
     clients = {role: console_env.login(role) for role in (Role.AGENT, Role.SUPERVISOR)}
     # A released recording link, so that the GET of the file itself is exercised.
