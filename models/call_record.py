@@ -10,11 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, enum_type
 from models.enums import CallOutcome, Language
+
+AWAITING_TICKET = "answered_at IS NOT NULL AND ticket_id IS NULL AND ticket_refusal IS NULL"
 
 
 class CallRecord(Base):
@@ -22,6 +24,14 @@ class CallRecord(Base):
     __table_args__ = (
         Index("ix_call_records_caller", "caller_e164", "entered_at"),
         Index("ix_call_records_outcome", "outcome", "entered_at"),
+        # Answered calls whose ticket is still to be opened (services.call_records): a
+        # handful at any time, found after a crash without scanning every call.
+        Index(
+            "ix_call_records_awaiting_ticket",
+            "answered_at",
+            postgresql_where=text(AWAITING_TICKET),
+            sqlite_where=text(AWAITING_TICKET),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,4 +62,6 @@ class CallRecord(Base):
     end_cause: Mapped[str | None] = mapped_column(String(60))  # Hangup Cause-txt of the caller leg
     # Why something expected did not happen (e.g. no callback task: withheld caller ID).
     note: Mapped[str | None] = mapped_column(String(300))
+    # Why intake refused the ticket of this answered call; such a call is not tried again.
+    ticket_refusal: Mapped[str | None] = mapped_column(String(160))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

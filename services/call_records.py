@@ -16,7 +16,7 @@ Guarantees of :func:`apply_fact` (all within the caller's transaction; nothing i
 - **Durable first for tickets**: an answer (:class:`AgentAnswered`) is written to the record
   (``answered_at``, agent) and :func:`apply_fact` returns a :class:`TicketDue`; the ticket
   is opened by :func:`open_call_tickets`, in the same transaction or a later one. Until then
-  the record itself (answered, no ticket, no refusal note) is the durable "ticket to open":
+  the record itself (answered, no ticket, no refusal) is the durable "ticket to open":
   :func:`calls_awaiting_ticket` finds it again after a crash.
 - An abandoned call becomes one :class:`~models.CallbackTask` (reason ``abandoned``) when the
   caller's number is usable; a withheld or invalid number gets no task and the record's
@@ -27,8 +27,9 @@ attached through the one intake path, :func:`services.intake.open_ticket` (chann
 switchboard for calls that came through the switchboard; received by the agent whose
 ``sip_extension`` matches the agent interface, else by ``system.ami``; ``external_ref`` = call
 id, so a repeat changes nothing); the record is linked to the ticket and its citizen. A
-ticket that intake refuses leaves the record intact with a ``no ticket: …`` note and is not
-tried again. The screen pop of a first answer carries the ticket and the citizen card.
+ticket that intake refuses leaves the record intact with the reason in ``ticket_refusal``
+(and a ``no ticket: …`` note for people) and is not tried again. The screen pop of a first
+answer carries the ticket and the citizen card.
 
 For speed, a writer applying a batch calls :func:`preload_batch` first (one query each for
 the batch's records, agents, citizens and callback tasks) and applies the facts under
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -361,10 +362,6 @@ def _add_note(record: CallRecord, text: str) -> None:
     record.note = "; ".join(notes)[:300]
 
 
-def _ticket_refused(note: str | None) -> bool:
-    return note is not None and NO_TICKET in note
-
-
 def _raise_outcome(record: CallRecord, outcome: CallOutcome) -> None:
     if OUTCOME_RANK[outcome] > OUTCOME_RANK[record.outcome]:
         record.outcome = outcome
@@ -613,7 +610,7 @@ def _apply_answer(session: Session, record: CallRecord, fact: AgentAnswered) -> 
         record.queue = fact.queue
     _raise_outcome(record, CallOutcome.ANSWERED)
     pop = first_answer and record.ended_at is None  # a replay or a finished call: no pop
-    if not pop and (record.ticket_id is not None or _ticket_refused(record.note)):
+    if not pop and (record.ticket_id is not None or record.ticket_refusal is not None):
         return None
     return TicketDue(record.call_id, pop, fact.agent_interface, fact.at)
 
@@ -660,11 +657,12 @@ def _callback_for_abandoned(session: Session, record: CallRecord, fact: Abandone
 
 
 def awaiting_ticket_clause() -> Any:
-    """SQL condition: answered, no ticket yet, and intake did not refuse one."""
+    """SQL condition: answered, no ticket yet, and intake did not refuse one (the
+    predicate of the partial index ``ix_call_records_awaiting_ticket``)."""
     return (
         CallRecord.answered_at.is_not(None)
         & CallRecord.ticket_id.is_(None)
-        & or_(CallRecord.note.is_(None), CallRecord.note.not_like(f"%{NO_TICKET}%"))
+        & CallRecord.ticket_refusal.is_(None)
     )
 
 
@@ -738,7 +736,7 @@ def open_call_tickets(
         todo = cache.records.get(call_id)
         if todo is None or todo.answered_at is None:
             continue
-        if todo.ticket_id is not None or _ticket_refused(todo.note):
+        if todo.ticket_id is not None or todo.ticket_refusal is not None:
             continue
         try:
             ticket = _open_ticket(session, now, todo, actors, savepoints)
@@ -757,6 +755,7 @@ def open_call_tickets(
         record.citizen_id = citizen_id or record.citizen_id
         codes[record.call_id] = code
     for record, note in refused:
+        record.ticket_refusal = note[len(NO_TICKET) :][:160]
         _add_note(record, note)
     for call_id, due in pop_due.items():
         popped = cache.records.get(call_id)

@@ -238,6 +238,7 @@ def test_refused_ticket_is_noted_popped_without_ticket_and_not_retried(
     record = get_record(session, ANSWERED)
     assert record is not None and record.ticket_id is None
     assert record.note is not None and NO_TICKET in record.note
+    assert record.ticket_refusal is not None and record.ticket_refusal in record.note
     assert [(p.call_id, p.ticket_id, p.agent_id) for p in done.screen_pops] == [
         (ANSWERED, None, record.agent_id)
     ]
@@ -248,6 +249,31 @@ def test_refused_ticket_is_noted_popped_without_ticket_and_not_retried(
     assert session.scalar(select(CallRecord.note).where(CallRecord.call_id == ANSWERED)) == (
         record.note
     )
+
+
+def test_a_refusal_is_kept_even_when_the_note_is_already_full(
+    session: Session, now: datetime
+) -> None:
+    """The refusal is state, not text: a record whose note is full (300 characters) still
+    remembers it and is not tried again (it used to be read from the note)."""
+    session.execute(update(TicketType).where(TicketType.code == "genel").values(is_active=False))
+    dues = [
+        due
+        for fact in facts_from_transcript(TRANSCRIPTS / "answered_queue_call.txt")
+        if (due := apply_fact(session, now, fact).ticket_due) is not None
+    ]
+    record = get_record(session, ANSWERED)
+    assert record is not None
+    record.note = "ş" * 300
+    session.flush()
+    done = open_call_tickets(session, now, dues)
+    assert done.refused == [ANSWERED]
+    session.flush()
+    assert record.note == "ş" * 300  # nothing fitted: the note could not hold the marker
+    assert record.ticket_refusal is not None
+    assert calls_awaiting_ticket(session) == []
+    again = open_call_tickets(session, now, [TicketDue(ANSWERED)])
+    assert again.refused == [] and again.opened == []
 
 
 def test_stage_batch_with_refusals_is_redone_with_savepoints(
