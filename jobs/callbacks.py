@@ -24,7 +24,7 @@ def callback_sweep() -> dict[str, int]:
     rt = runtime()
     hours = parse_service_hours(rt.settings.service_hours)
     with unit_of_work(rt.sessions) as session:
-        synced = sync_callback_tasks(session, now=datetime.now(UTC))
-    with unit_of_work(rt.sessions) as session:
         added = enqueue_due_callbacks(session, now=datetime.now(UTC), hours=hours)
+    with unit_of_work(rt.sessions) as session:
+        synced = sync_callback_tasks(session, now=datetime.now(UTC))
     return {"enqueued": added, "synced": synced}

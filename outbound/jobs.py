@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 QUEUE = "outbound"
 ACTION_TIMEOUT = 5.0
+# A tick sends its claimed attempts within this many seconds of the first one, well inside
+# the claim lease (services.dialer.CLAIM_LEASE): a later Originate could race recovery.
+SEND_BUDGET_S = dialer.CLAIM_LEASE.total_seconds() / 2
 CLAIM_LIMIT = 50
 
 Connect = Callable[[], DialerSession]
@@ -65,6 +68,7 @@ class TickReport:
     originated: int = 0
     refused: int = 0
     unknown: int = 0  # no answer to the action: left to the listener and recovery
+    unsent: int = 0  # not sent (the claim lease was nearly over): claim released
     attempt_ids: list[str] = field(default_factory=list)
 
 
@@ -91,7 +95,8 @@ def _schedule(orders: Sequence[AttemptOrder], spacing: dict[int, float]) -> list
     return offsets
 
 
-Result = tuple[AttemptOrder, str, str]  # (order, "accepted"|"refused"|"unknown", message)
+# (order, "accepted" | "refused" | "unknown" | "unsent", message)
+Result = tuple[AttemptOrder, str, str]
 
 
 async def _send_all(
@@ -110,6 +115,11 @@ async def _send_all(
         wait = start + offset - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+        if time.monotonic() - start > SEND_BUDGET_S:
+            # Past this, recovery may already have failed the claim and retried the target:
+            # an Originate now could dial the citizen twice. Not sent; recovery decides.
+            results.append((order, "unsent", "claim lease nearly over; not sent"))
+            continue
         try:
             if order.kind == CampaignKind.CALLBACK:
                 if not free:
@@ -162,12 +172,13 @@ async def _tick(
     timeout: float,
     ring_timeout_ms: int,
 ) -> tuple[list[AttemptOrder], list[Result]]:
+    """Connect to the PBX **before** claiming: an unreachable PBX (or a refused login)
+    claims nothing, so no citizen's attempt is spent on a call that was never placed."""
     with unit_of_work(sessions) as session:
         need_agents = callbacks_due(session, now=now)
-    if not need_agents:
-        orders, spacing = _claim(sessions, now=now, worker=worker, limit=limit, free_agents=None)
-        if not orders:
-            return orders, []
+        if not need_agents and not dialer.targets_due(session, now=now):
+            return [], []
+    orders: list[AttemptOrder] = []
     try:
         async with connect() as manager:
             agents: list[str] = []
@@ -176,20 +187,24 @@ async def _tick(
                     agents = await callback_dial.free_agent_endpoints(manager)
                 except (TimeoutError, ConnectionError) as exc:
                     log.warning("dialer: QueueStatus unanswered, no callbacks now: %r", exc)
-                orders, spacing = _claim(
-                    sessions, now=now, worker=worker, limit=limit, free_agents=len(agents)
-                )
+            orders, spacing = _claim(
+                sessions,
+                now=now,
+                worker=worker,
+                limit=limit,
+                free_agents=len(agents) if need_agents else None,
+            )
+            if not orders:
+                return orders, []
             offsets = _schedule(orders, spacing)
             return orders, await _send_all(
                 manager, orders, offsets, timeout, ring_timeout_ms, agents
             )
     except (TimeoutError, ConnectionError, OSError, KeyError) as exc:
-        if need_agents:  # the PBX is unreachable before anything was claimed
-            log.error("dialer: AMI unavailable: %r", exc)
-            return [], []
-        # Login failed or the PBX is unreachable: nothing of this tick was sent.
-        log.error("dialer: AMI unavailable, %d attempts not dialled: %r", len(orders), exc)
-        return orders, [(o, "refused", f"PBX unavailable: {exc!r}"[:200]) for o in orders]
+        # Before the claim: nothing was claimed. After it (the connection broke while
+        # sending): whether each call was placed is unknown — listener and recovery decide.
+        log.error("dialer: AMI unavailable (%d attempts left to recovery): %r", len(orders), exc)
+        return orders, [(o, "unknown", f"PBX unavailable: {exc!r}"[:200]) for o in orders]
 
 
 def dial_once(
@@ -242,14 +257,18 @@ def dial_once(
                     outcome=AttemptStatus.FAILED,
                     reason=message[:200],
                 )
+            elif status == "unsent":
+                report.unsent += 1
+                dialer.release_claim(session, now=at, attempt_id=order.attempt_id)
             else:
                 report.unknown += 1
     log.info(
-        "dial tick: %d claimed, %d originated, %d refused, %d unknown",
+        "dial tick: %d claimed, %d originated, %d refused, %d unknown, %d unsent",
         report.claimed,
         report.originated,
         report.refused,
         report.unknown,
+        report.unsent,
     )
     return report
 
@@ -275,6 +294,7 @@ def dial_tick() -> dict[str, int]:
         "originated": report.originated,
         "refused": report.refused,
         "unknown": report.unknown,
+        "unsent": report.unsent,
     }
 
 

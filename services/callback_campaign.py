@@ -301,7 +301,14 @@ def sync_callback_task(
     )
     task.attempts = max(task.attempts, int(total or 0))
     if task.status in (CallbackStatus.CANCELLED, CallbackStatus.DONE):
+        if target.status in _OPEN_TARGET:
+            # Closed by hand while a call was in flight, which then ended unanswered and
+            # put the target back in line: the citizen must not be called again.
+            target.status = CampaignTargetStatus.CANCELLED
+            target.next_attempt_at = None
+            target.completed_at = target.completed_at or now
         _end_call_records(session, now=now, target=target)
+        session.flush()
         return task
     status = target.status
     if status in _OPEN_TARGET:
@@ -310,7 +317,9 @@ def sync_callback_task(
         task.status = CallbackStatus.DONE
         task.completed_at = target.completed_at or now
     elif status in (CampaignTargetStatus.EXHAUSTED, CampaignTargetStatus.SKIPPED):
-        if task.status != CallbackStatus.FAILED:
+        # Only a task still being worked on fails: one set pending again by hand ("Şimdi
+        # ara") waits for its new target instead of failing again from the old one.
+        if task.status == CallbackStatus.IN_PROGRESS:
             task.status = CallbackStatus.FAILED
             task.completed_at = target.completed_at or now
             outcome = target.last_outcome.value if target.last_outcome else "-"

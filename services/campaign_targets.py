@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -127,6 +127,42 @@ def _opt_outs_by_phone(session: Session, phones: set[str]) -> dict[str, str]:
     return notes
 
 
+def call_refusals(
+    session: Session,
+    numbers: Sequence[tuple[str, int | None]],
+    *,
+    people: Mapping[int, _Person] | None = None,
+) -> list[str | None]:
+    """Why each ``(e164, citizen id)`` may not be called now (R5.6), or None when it may.
+
+    Guarantees, in this order: a number on the do-not-call list; the citizen's own
+    ``do_not_call``; no ``consent_calls``; for a number with no citizen, any citizen holding
+    that number who opted out. Checked when targets are added **and** again when the dialer
+    claims them, so an opt-out recorded mid-campaign is honoured. Reads only.
+    """
+    if not numbers:
+        return []
+    blocked = blocked_numbers(session, {e164 for e164, _ in numbers})
+    if people is None:
+        people = _people_by_id(session, {cid for _, cid in numbers if cid is not None})
+    unowned = {e164 for e164, cid in numbers if cid is None}
+    opt_outs = _opt_outs_by_phone(session, unowned) if unowned else {}
+    notes: list[str | None] = []
+    for e164, citizen_id in numbers:
+        person = people.get(citizen_id) if citizen_id is not None else None
+        if e164 in blocked:
+            notes.append(NOTE_DO_NOT_CALL)
+        elif person is not None and person.do_not_call:
+            notes.append(NOTE_CITIZEN_DO_NOT_CALL)
+        elif person is not None and not person.consent_calls:
+            notes.append(NOTE_NO_CONSENT)
+        elif citizen_id is None:
+            notes.append(opt_outs.get(e164))
+        else:
+            notes.append(None)
+    return notes
+
+
 def add_targets(
     session: Session, *, now: datetime, campaign_id: int, rows: Iterable[TargetRow]
 ) -> TargetImport:
@@ -181,24 +217,15 @@ def add_targets(
     if not accepted:
         return TargetImport(added=0, skipped=0, duplicates=duplicates, errors=errors)
 
-    blocked = blocked_numbers(session, {e164 for _, e164, _ in accepted})
     people = _people_by_id(session, {r.citizen_id for r, _, _ in accepted if r.citizen_id})
-    unowned = {e164 for r, e164, _ in accepted if r.citizen_id is None}
-    opt_outs = _opt_outs_by_phone(session, unowned) if unowned else {}
+    notes = call_refusals(
+        session, [(e164, row.citizen_id) for row, e164, _ in accepted], people=people
+    )
 
     records: list[dict[str, Any]] = []
     added = skipped = 0
-    for row, e164, key in accepted:
+    for (row, e164, key), note in zip(accepted, notes, strict=True):
         person = people.get(row.citizen_id) if row.citizen_id is not None else None
-        note: str | None = None
-        if e164 in blocked:
-            note = NOTE_DO_NOT_CALL
-        elif person is not None and person.do_not_call:
-            note = NOTE_CITIZEN_DO_NOT_CALL
-        elif person is not None and not person.consent_calls:
-            note = NOTE_NO_CONSENT
-        elif row.citizen_id is None:
-            note = opt_outs.get(e164)
         language = row.language or (person.language if person else campaign.default_language)
         status = CampaignTargetStatus.SKIPPED if note else CampaignTargetStatus.PENDING
         if note:

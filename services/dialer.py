@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -46,6 +46,7 @@ from models import (
 from models.base import UTCDateTime
 from services.callback_campaign import sync_callback_task
 from services.calling_window import LOCAL_TZ, CallingWindow, HolidayDates, holiday_dates
+from services.campaign_targets import call_refusals
 from services.survey_sms import on_survey_target_exhausted
 
 __all__ = [
@@ -61,6 +62,8 @@ __all__ = [
     "next_claim_at",
     "record_outcome",
     "recover_stale_attempts",
+    "release_claim",
+    "targets_due",
 ]
 
 IN_FLIGHT = (AttemptStatus.CLAIMED, AttemptStatus.ORIGINATED)
@@ -258,6 +261,18 @@ def claim_due_attempts(
                 .with_for_update(skip_locked=True)
             )
         )
+        if targets and campaign.kind is not CampaignKind.CALLBACK:
+            # Opt-outs recorded since the targets were added are honoured too (R5.6). A
+            # callback the citizen asked for is exempt (services.callback_campaign).
+            refusals = call_refusals(session, [(t.phone_e164, t.citizen_id) for t in targets])
+            for target, note in zip(targets, refusals, strict=True):
+                if note is not None:
+                    target.status = CampaignTargetStatus.SKIPPED
+                    target.note = note
+                    target.completed_at = now
+                    target.next_attempt_at = None
+            targets = [t for t, note in zip(targets, refusals, strict=True) if note is None]
+            session.flush()  # the skipped ones count as final for _finish_if_done below
         if not targets:
             _finish_if_done(session, campaign, now)
             continue
@@ -298,6 +313,24 @@ def claim_due_attempts(
         session.flush()
         session.execute(insert(CallAttempt), attempts)
     return orders
+
+
+def targets_due(session: Session, *, now: datetime) -> bool:
+    """Whether any running campaign has a pending target due at ``now`` (window and pacing
+    not considered): a worker connects to the PBX only then. Reads only."""
+    return (
+        session.scalar(
+            select(CampaignTarget.id)
+            .join(Campaign, Campaign.id == CampaignTarget.campaign_id)
+            .where(
+                Campaign.status == CampaignStatus.RUNNING,
+                CampaignTarget.status == CampaignTargetStatus.PENDING,
+                CampaignTarget.next_attempt_at <= _utc(now),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def next_claim_at(session: Session, *, now: datetime) -> datetime | None:
@@ -351,6 +384,30 @@ def _expire_attempt(session: Session, attempt_id: str) -> None:
     loaded = session.identity_map.get(session.identity_key(CallAttempt, attempt_id))
     if loaded is not None:
         session.expire(loaded)
+
+
+def release_claim(session: Session, *, now: datetime, attempt_id: str) -> bool:
+    """Undo the claim of an attempt its worker is certain it never sent (decision 0021).
+
+    Only a ``claimed`` attempt is released (an originated or finished one is left alone):
+    the attempt row goes, and its target is pending again with the attempt not counted, as
+    if the claim had never happened. True when released.
+    """
+    _utc(now)
+    row = session.execute(
+        delete(CallAttempt)
+        .where(CallAttempt.id == attempt_id, CallAttempt.status == AttemptStatus.CLAIMED)
+        .returning(CallAttempt.target_id)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    _expire_attempt(session, attempt_id)
+    if row is None:
+        return False
+    target = session.scalars(_TARGET, {"target_id": row[0]}).one()
+    target.attempts = max(0, target.attempts - 1)
+    target.status = CampaignTargetStatus.PENDING
+    session.flush()
+    return True
 
 
 def record_outcome(

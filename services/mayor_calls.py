@@ -42,6 +42,7 @@ from models import (
     TicketStatus,
 )
 from services import outbox
+from services.campaign_targets import call_refusals
 from services.errors import InvalidField, NotPermitted, UnknownEntity
 from services.intake import open_ticket
 from services.intake_request import IntakeRequest
@@ -141,6 +142,16 @@ def build_candidates(
             select(DoNotCallNumber.phone_e164).where(DoNotCallNumber.phone_e164.in_(numbers))
         )
     )
+    # A ticket with no citizen: anyone holding its number who opted out is enough (R5.6),
+    # as for campaign targets.
+    anonymous = sorted({phone for t in tickets if t.citizen_id is None and (phone := chosen[t.id])})
+    opted_out = {
+        e164
+        for e164, note in zip(
+            anonymous, call_refusals(session, [(e164, None) for e164 in anonymous]), strict=True
+        )
+        if note is not None
+    }
     recent_citizens, recent_phones = _recently_listed(session, week_start, exclude_weeks)
     result = []
     for t in tickets:
@@ -149,7 +160,7 @@ def build_candidates(
         reason: str | None = None
         if not phone:
             reason = "no_phone"
-        elif (citizen is not None and citizen.do_not_call) or phone in blocked:
+        elif (citizen is not None and citizen.do_not_call) or phone in blocked | opted_out:
             reason = "do_not_call"
         elif citizen is not None and not citizen.consent_calls:
             reason = "no_consent"

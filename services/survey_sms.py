@@ -215,14 +215,20 @@ def send_missing_fallbacks(
 ) -> FallbackBatch:
     """The safety net: :func:`on_survey_target_exhausted` for exhausted survey targets that
     ended within :data:`REPLY_WINDOW` before ``now`` (``completed_at``, or ``created_at``
-    when the dialer left it empty) and whose ticket was never asked by SMS; at most
+    when the dialer left it empty) and whose ticket was not asked by SMS since the target was
+    made; at most
     ``limit`` targets with ids above ``after_id``, in id order (targets that cannot be
     asked — ticket reopened, no mobile, no SMS consent — are passed over, so page on with
     ``last_target_id``). Idempotent: a second run writes nothing new (a ticket asked once
     is excluded; the unique request key decides a race). Never commits.
     """
     cutoff = now - REPLY_WINDOW
-    asked = exists().where(SurveySmsRequest.ticket_id == CampaignTarget.ticket_id)
+    # Asked since this target was made: a ticket resolved again (a new SLA cycle, a new
+    # survey target) may be asked again (request_key is per cycle).
+    asked = exists().where(
+        SurveySmsRequest.ticket_id == CampaignTarget.ticket_id,
+        SurveySmsRequest.requested_at >= CampaignTarget.created_at,
+    )
     targets = session.scalars(
         select(CampaignTarget)
         .join(Campaign, Campaign.id == CampaignTarget.campaign_id)

@@ -42,6 +42,7 @@ from services.callback_campaign import (
 )
 from services.callback_pop import callback_agent_answered
 from services.callbacks import request_callback
+from services.dialer import attempt_answered, record_outcome
 from services.do_not_call import add_do_not_call
 from services.errors import InvalidField, InvalidTransition
 from services.service_hours import StaffedHours
@@ -351,3 +352,41 @@ def test_reason_enum_accepted(session: Session, now: datetime) -> None:
     assert (
         enqueue_due_callbacks(session, now=now) == 1 and task.status is CallbackStatus.IN_PROGRESS
     )
+
+
+def test_call_now_survives_the_sweep_whatever_runs_first(
+    session: Session, now: datetime, agent: StaffUser
+) -> None:
+    """ "Şimdi ara" on a failed callback sets it pending; the sweep's sync must not fail it
+    again from its old, exhausted target before the new target is added."""
+    task = _task(session, now, 12)
+    enqueue_due_callbacks(session, now=now)
+    [target] = _targets(session, task)
+    attempt = dial(session, now, target)
+    _end(target, attempt, now, AttemptStatus.NO_ANSWER, CampaignTargetStatus.EXHAUSTED)
+    sync_callback_task(session, now=now, target=target)
+    assert task.status is CallbackStatus.FAILED
+    later = now + timedelta(hours=1)
+    call_now(session, now=later, actor=agent, task_id=task.id)
+    assert sync_callback_tasks(session, now=later) == 0  # sync first, as a sweep may
+    assert CallbackStatus(task.status) is CallbackStatus.PENDING
+    assert enqueue_due_callbacks(session, now=later) == 1
+    assert CallbackStatus(task.status) is CallbackStatus.IN_PROGRESS
+
+
+def test_closed_during_a_call_is_not_called_again(
+    session: Session, now: datetime, agent: StaffUser
+) -> None:
+    """Closed by hand while the agent is on the call, which then ends without reaching the
+    citizen: the dialer would retry, but the closed task cancels its target (R5.3)."""
+    task = _task(session, now, 13)
+    enqueue_due_callbacks(session, now=now)
+    [target] = _targets(session, task)
+    attempt = dial(session, now, target)
+    assert attempt_answered(session, now=now, attempt_id=attempt.id)  # the agent answered
+    close_callback(session, now=now, actor=agent, task_id=task.id, note="Vatandaş geldi")
+    assert task.status is CallbackStatus.CANCELLED
+    assert record_outcome(session, now=now, attempt_id=attempt.id, outcome=AttemptStatus.NO_ANSWER)
+    session.refresh(target)
+    assert target.status is CampaignTargetStatus.CANCELLED and target.next_attempt_at is None
+    assert task.status is CallbackStatus.CANCELLED

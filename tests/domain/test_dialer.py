@@ -27,7 +27,7 @@ from models import (
     CampaignTargetStatus,
     Holiday,
 )
-from services.campaign_targets import TargetRow, add_targets
+from services.campaign_targets import NOTE_DO_NOT_CALL, TargetRow, add_targets
 from services.campaigns import (
     CampaignSettings,
     create_campaign,
@@ -45,6 +45,7 @@ from services.dialer import (
     record_outcome,
     recover_stale_attempts,
 )
+from services.do_not_call import add_do_not_call
 from tests.factories import mobile_e164
 
 IST = ZoneInfo("Europe/Istanbul")
@@ -499,3 +500,28 @@ def test_an_agent_who_does_not_pick_up_costs_the_citizen_no_callback_attempt(
         )
         assert target_of(session, order).status is final
         moment += spacing
+
+
+def test_an_opt_out_recorded_mid_campaign_is_honoured_at_the_next_claim(
+    session: Session,
+) -> None:
+    """R5.6: a number put on the do-not-call list after the targets were added is never
+    dialled; a campaign whose last targets are skipped that way finishes."""
+    now = TUESDAY_10
+    campaign = make_campaign(session, now, 2, 141, calls_per_second=50)
+    numbers = [mobile_e164(141_000), mobile_e164(141_001)]
+    add_do_not_call(session, actor=None, now=now, phone=numbers[0], reason="Vatandaş istedi")
+    [order] = claims(session, now, campaign)
+    assert order.phone_e164 == numbers[1]
+    skipped = session.scalars(
+        select(CampaignTarget).where(
+            CampaignTarget.campaign_id == campaign.id, CampaignTarget.phone_e164 == numbers[0]
+        )
+    ).one()
+    assert skipped.status is CampaignTargetStatus.SKIPPED and skipped.note == NOTE_DO_NOT_CALL
+    add_do_not_call(session, actor=None, now=now, phone=numbers[1], reason=None)
+    assert record_outcome(session, now=now, attempt_id=order.attempt_id, outcome=AttemptStatus.BUSY)
+    later = now + timedelta(minutes=campaign.retry_spacing_minutes)
+    assert claims(session, later, campaign) == []  # the retry is not dialled either
+    session.flush()
+    assert campaign.status is CampaignStatus.FINISHED

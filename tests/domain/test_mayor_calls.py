@@ -191,6 +191,25 @@ def test_opted_out_unreachable_and_recently_called_citizens_are_left_out(
     assert {blocked.id, no_phone.id, recent.id}.isdisjoint(e.ticket_id for e in call_list.entries)
 
 
+def test_a_ticket_without_a_citizen_is_left_out_when_its_number_opted_out(
+    session: Session, agent: StaffUser
+) -> None:
+    """R5.6 as for campaign targets: a ticket known only by its contact's number (no citizen
+    on it) is not drawn when a citizen holding that number asked not to be called."""
+    when = at(2026, 11, 25, 10)
+    holder = _ticket(session, agent, 21, when=at(2026, 10, 1, 10), hood=HOODS[0])
+    anonymous = _ticket(session, agent, 21, when=when, hood=HOODS[1], type_code="gurultu")
+    fine = _ticket(session, agent, 22, when=when, hood=HOODS[2])
+    citizen = session.get(Citizen, holder.citizen_id)
+    assert citizen is not None and anonymous.citizen_id == citizen.id
+    anonymous.citizen_id = None  # e.g. a caller who never gave a name, on the same number
+    citizen.do_not_call = True
+    session.flush()
+    call_list = _draw(session, size=4)
+    assert [e.ticket_id for e in call_list.entries] == [fine.id]
+    assert call_list.criteria["excluded"] == {"do_not_call": 1}
+
+
 def test_recent_lists_count_only_for_the_configured_weeks(
     session: Session, agent: StaffUser
 ) -> None:

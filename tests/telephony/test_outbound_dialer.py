@@ -688,6 +688,7 @@ def test_e_dial_tick_through_a_real_rq_worker(call_stack: CallStack) -> None:
                 "originated": 2,
                 "refused": 0,
                 "unknown": 0,
+                "unsent": 0,
             }
             wait_for(
                 lambda: campaign_status(stack, campaign_id) == CampaignStatus.FINISHED,
