@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from outbound.ami_client import ActionSender, OriginateRequest
-from outbound.dial import dial_digits
+from outbound.dial import action_id, dial_digits, order_variables
 from services.dialer import AttemptOrder
-from telephony import channel_vars as cv
 
 __all__ = [
     "AGENT_FIRST_CONTEXT",
@@ -71,17 +70,6 @@ def build_callback_request(
     """
     endpoint = endpoint_of(agent_endpoint)
     digits = dial_digits(order.phone_e164)
-    variables = {
-        cv.ATTEMPT_ID: order.attempt_id,
-        cv.CALLER_LANGUAGE: str(order.language),
-        cv.OUTBOUND_KIND: str(order.kind),
-    }
-    if order.callback_task_id is not None:
-        variables[cv.OUTBOUND_TASK_ID] = str(order.callback_task_id)
-    if order.citizen_id is not None:
-        variables[cv.CITIZEN_ID_OUT] = str(order.citizen_id)
-    if order.ticket_id is not None:
-        variables[cv.TICKET_ID] = str(order.ticket_id)
     return OriginateRequest(
         channel=f"PJSIP/{endpoint}",
         context=AGENT_FIRST_CONTEXT,
@@ -89,9 +77,9 @@ def build_callback_request(
         priority=1,
         channel_id=order.attempt_id,
         caller_id=f'"Geri arama" <{digits}>',
-        variables=variables,
+        variables=order_variables(order, inherit_attempt=False),
         timeout_ms=ring_timeout_ms,
-        action_id=f"ak-dial-{order.attempt_id}",
+        action_id=action_id(order.attempt_id),
     )
 
 

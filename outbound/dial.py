@@ -53,6 +53,25 @@ def action_id(attempt_id: str) -> str:
     return f"ak-dial-{attempt_id}"
 
 
+def order_variables(order: AttemptOrder, *, inherit_attempt: bool) -> dict[str, str]:
+    """The channel variables every outbound Originate sets for ``order``: attempt id
+    (inherited by the dialled leg, or on the originated channel only), language, kind, and
+    the ticket, citizen and callback task when known."""
+    attempt_var = f"__{cv.ATTEMPT_ID}" if inherit_attempt else cv.ATTEMPT_ID
+    variables = {
+        attempt_var: order.attempt_id,
+        cv.CALLER_LANGUAGE: str(order.language),
+        cv.OUTBOUND_KIND: str(order.kind),
+    }
+    if order.ticket_id is not None:
+        variables[cv.TICKET_ID] = str(order.ticket_id)
+    if order.citizen_id is not None:
+        variables[cv.CITIZEN_ID_OUT] = str(order.citizen_id)
+    if order.callback_task_id is not None:
+        variables[cv.OUTBOUND_TASK_ID] = str(order.callback_task_id)
+    return variables
+
+
 def build_request(
     order: AttemptOrder, *, ring_timeout_ms: int = RING_TIMEOUT_MS
 ) -> OriginateRequest:
@@ -62,15 +81,6 @@ def build_request(
     exten = EXTEN_BY_KIND.get(order.kind)
     if exten is None:
         raise ValueError(f"no dialplan extension for campaign kind {order.kind}")
-    variables = {
-        f"__{cv.ATTEMPT_ID}": order.attempt_id,
-        cv.CALLER_LANGUAGE: str(order.language),
-        cv.OUTBOUND_KIND: str(order.kind),
-    }
-    if order.ticket_id is not None:
-        variables[cv.TICKET_ID] = str(order.ticket_id)
-    if order.citizen_id is not None:
-        variables[cv.CITIZEN_ID_OUT] = str(order.citizen_id)
     return OriginateRequest(
         channel=f"Local/{dial_digits(order.phone_e164)}@{DIAL_CONTEXT}",
         context=OUTBOUND_CONTEXT,
@@ -78,7 +88,7 @@ def build_request(
         priority=1,
         channel_id=order.attempt_id,
         other_channel_id=other_channel_id(order.attempt_id),
-        variables=variables,
+        variables=order_variables(order, inherit_attempt=True),
         timeout_ms=ring_timeout_ms,
         action_id=action_id(order.attempt_id),
     )

@@ -446,3 +446,19 @@ def parse_targets_csv(text: str) -> tuple[list[TargetRow], list[tuple[int, str]]
                 continue
         rows.append(TargetRow(phone=phone, name=name, language=language, line=number))
     return rows, errors
+
+
+def target_page(
+    session: Session, campaign_id: int, *, offset: int, limit: int
+) -> list[tuple[CampaignTarget, str | None]]:
+    """One page of a campaign's targets in id order, each with its ticket's reference code
+    (None without a ticket). Reads only."""
+    rows = session.execute(
+        select(CampaignTarget, Ticket.reference_code)
+        .outerjoin(Ticket, Ticket.id == CampaignTarget.ticket_id)
+        .where(CampaignTarget.campaign_id == campaign_id)
+        .order_by(CampaignTarget.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [(target, code) for target, code in rows]

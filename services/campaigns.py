@@ -83,6 +83,39 @@ def _invalid(field_name: str, tr: str, en: str, value: object) -> InvalidField:
     return InvalidField(tr, en, field=field_name, value=value)
 
 
+# (setting, lowest, highest, Turkish message, English message)
+_NUMBER_RANGES: tuple[tuple[str, float, float, str, str], ...] = (
+    (
+        "max_attempts",
+        1,
+        10,
+        "En fazla deneme sayısı 1 ile 10 arasında olmalı.",
+        "Maximum attempts must be between 1 and 10.",
+    ),
+    (
+        "retry_spacing_minutes",
+        1,
+        7 * 24 * 60,
+        "Yeniden deneme aralığı 1 dakika ile 7 gün arasında olmalı.",
+        "Retry spacing must be between 1 minute and 7 days.",
+    ),
+    (
+        "max_concurrent",
+        1,
+        50,
+        "Eş zamanlı arama sayısı 1 ile 50 arasında olmalı.",
+        "Concurrent calls must be between 1 and 50.",
+    ),
+    (
+        "calls_per_second",
+        0.1,
+        50,
+        "Saniyedeki arama hızı 0,1 ile 50 arasında olmalı.",
+        "Calls per second must be between 0.1 and 50.",
+    ),
+)
+
+
 def validate_settings(settings: CampaignSettings) -> None:
     """Raise :class:`InvalidField` (field name in ``details['field']``) for the first bad value."""
     if not settings.name or not settings.name.strip():
@@ -109,34 +142,10 @@ def validate_settings(settings: CampaignSettings) -> None:
             "The calling window must start before it ends.",
             f"{settings.window_start}-{settings.window_end}",
         )
-    if not 1 <= settings.max_attempts <= 10:
-        raise _invalid(
-            "max_attempts",
-            "En fazla deneme sayısı 1 ile 10 arasında olmalı.",
-            "Maximum attempts must be between 1 and 10.",
-            settings.max_attempts,
-        )
-    if not 1 <= settings.retry_spacing_minutes <= 7 * 24 * 60:
-        raise _invalid(
-            "retry_spacing_minutes",
-            "Yeniden deneme aralığı 1 dakika ile 7 gün arasında olmalı.",
-            "Retry spacing must be between 1 minute and 7 days.",
-            settings.retry_spacing_minutes,
-        )
-    if not 1 <= settings.max_concurrent <= 50:
-        raise _invalid(
-            "max_concurrent",
-            "Eş zamanlı arama sayısı 1 ile 50 arasında olmalı.",
-            "Concurrent calls must be between 1 and 50.",
-            settings.max_concurrent,
-        )
-    if not 0.1 <= settings.calls_per_second <= 50:
-        raise _invalid(
-            "calls_per_second",
-            "Saniyedeki arama hızı 0,1 ile 50 arasında olmalı.",
-            "Calls per second must be between 0.1 and 50.",
-            settings.calls_per_second,
-        )
+    for field_name, low, high, tr, en in _NUMBER_RANGES:
+        value = getattr(settings, field_name)
+        if not low <= value <= high:
+            raise _invalid(field_name, tr, en, value)
 
 
 def create_campaign(

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import AuditAction, DoNotCallNumber, StaffUser
 from services import audit
 from services.identity import normalise_phone
 
-__all__ = ["add_do_not_call", "blocked_numbers", "remove_do_not_call"]
+__all__ = ["add_do_not_call", "blocked_numbers", "list_do_not_call", "remove_do_not_call"]
 
 _CHUNK = 500  # bound parameters per IN (...) list
 
@@ -80,3 +80,14 @@ def blocked_numbers(session: Session, phones: Collection[str]) -> set[str]:
             )
         )
     return found
+
+
+def list_do_not_call(session: Session, *, limit: int) -> tuple[int, list[DoNotCallNumber]]:
+    """How many numbers are on the list, and the newest ``limit`` of them. Reads only."""
+    total = session.scalar(select(func.count()).select_from(DoNotCallNumber)) or 0
+    rows = session.scalars(
+        select(DoNotCallNumber)
+        .order_by(DoNotCallNumber.added_at.desc(), DoNotCallNumber.phone_e164)
+        .limit(limit)
+    ).all()
+    return total, list(rows)

@@ -32,7 +32,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent_console import db
@@ -56,19 +56,17 @@ from models import (
     Campaign,
     CampaignKind,
     CampaignStatus,
-    CampaignTarget,
     CampaignTargetSource,
     Department,
-    DoNotCallNumber,
     Language,
     Neighbourhood,
-    Ticket,
 )
 from services.campaign_targets import (
     TargetImport,
     TargetRow,
     add_targets,
     parse_targets_csv,
+    target_page,
     targets_from_citizen_group,
     targets_from_resolved_tickets,
 )
@@ -85,7 +83,7 @@ from services.campaigns import (
     stop_campaign,
 )
 from services.dead_letters import mask_phone
-from services.do_not_call import add_do_not_call, remove_do_not_call
+from services.do_not_call import add_do_not_call, list_do_not_call, remove_do_not_call
 from services.errors import DomainError
 from services.survey_results import (
     Period,
@@ -386,14 +384,7 @@ def show(campaign_id: int) -> ResponseReturnValue:
     prog = campaign_progress(s, [campaign_id])[campaign_id]
     pages = max(1, -(-prog.total // PAGE))
     page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
-    targets = s.execute(
-        select(CampaignTarget, Ticket.reference_code)
-        .outerjoin(Ticket, Ticket.id == CampaignTarget.ticket_id)
-        .where(CampaignTarget.campaign_id == campaign_id)
-        .order_by(CampaignTarget.id)
-        .offset((page - 1) * PAGE)
-        .limit(PAGE)
-    ).all()
+    targets = target_page(s, campaign_id, offset=(page - 1) * PAGE, limit=PAGE)
     survey = None
     survey_departments: list[Any] = []
     if campaign.kind is CampaignKind.SURVEY:
@@ -461,12 +452,7 @@ def stop(campaign_id: int) -> ResponseReturnValue:
 def do_not_call() -> ResponseReturnValue:
     """The numbers no campaign dials (R5.6), newest first, masked."""
     s = db.session()
-    total = s.scalar(select(func.count()).select_from(DoNotCallNumber)) or 0
-    rows = s.scalars(
-        select(DoNotCallNumber)
-        .order_by(DoNotCallNumber.added_at.desc(), DoNotCallNumber.phone_e164)
-        .limit(DNC_PAGE)
-    ).all()
+    total, rows = list_do_not_call(s, limit=DNC_PAGE)
     return render_template(
         "campaigns/do_not_call.html", form=DoNotCallForm(), rows=rows, total=total
     )
