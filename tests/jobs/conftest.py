@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from redis import Redis, RedisError
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -32,14 +33,20 @@ from tests.helpers.net import free_port
 ACIKKAPI = str(Path(sys.executable).with_name("acikkapi"))
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll ``predicate`` until true; fail naming ``what`` (a bound, not a timing assertion)."""
+def wait_for(
+    predicate: Callable[[], bool], *, timeout: float, what: str | Callable[[], str]
+) -> None:
+    """Poll ``predicate`` until true; fail naming ``what`` (a bound, not a timing assertion).
+
+    ``what`` may be a callable: it is then evaluated at the time-out, so the failure shows
+    the logs and states as they were when the wait gave up, not when it began."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    described = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {described}")
 
 
 @dataclass
@@ -85,6 +92,21 @@ class RedisServer:
                 return s.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    def queues(self) -> str:
+        """The RQ queue lengths and registries, for a failure message."""
+        try:
+            client = Redis.from_url(self.url, socket_timeout=5, decode_responses=True)
+            kinds = {str(k): str(client.type(k)) for k in client.keys("rq:*")}
+            found = {
+                k: client.llen(k) if kind == "list" else client.zcard(k)
+                for k, kind in sorted(kinds.items())
+                if kind in ("list", "zset")
+            }
+            client.close()
+        except RedisError as exc:
+            return f"--- redis: {exc} ---"
+        return f"--- redis: {found} ---"
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -155,6 +177,28 @@ class Process:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
+    def state(self) -> str:
+        """How the process is doing, for a failure message: exit code, or the kernel's
+        run state and where it waits (plus a py-spy stack dump when py-spy is installed)."""
+        if self.proc is None:
+            return "not started"
+        if self.proc.poll() is not None:
+            return f"exited with {self.proc.returncode}"
+        pid = self.proc.pid
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+        except OSError as exc:
+            return f"pid {pid}: {exc}"
+        found = f"pid {pid}, state {stat}, waiting in {wchan or '-'}"
+        spy = shutil.which("py-spy")
+        if spy:
+            dump = subprocess.run(
+                [spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30
+            )
+            found += "\n" + dump.stdout[-3000:] + dump.stderr[-500:]
+        return found
+
     def log(self) -> str:
         path = self.logdir / f"{self.name}.log"
         return path.read_text("utf-8", "replace") if path.exists() else ""
@@ -185,7 +229,10 @@ class WorkerStack:
         return p
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name} ---\n{p.log()[-4000:]}" for p in self.processes)
+        return "\n".join(
+            [self.redis.queues()]
+            + [f"--- {p.name} ({p.state()}) ---\n{p.log()[-4000:]}" for p in self.processes]
+        )
 
     def stop(self) -> None:
         for p in self.processes:
