@@ -96,14 +96,13 @@ class RedisServer:
     def queues(self) -> str:
         """The RQ queue lengths and registries, for a failure message."""
         try:
-            client = Redis.from_url(self.url, socket_timeout=5, decode_responses=True)
-            kinds = {str(k): str(client.type(k)) for k in client.keys("rq:*")}
-            found = {
-                k: client.llen(k) if kind == "list" else client.zcard(k)
-                for k, kind in sorted(kinds.items())
-                if kind in ("list", "zset")
-            }
-            client.close()
+            with Redis.from_url(self.url, socket_timeout=5, decode_responses=True) as client:
+                kinds = {str(k): str(client.type(k)) for k in client.keys("rq:*")}
+                found = {
+                    k: client.llen(k) if kind == "list" else client.zcard(k)
+                    for k, kind in sorted(kinds.items())
+                    if kind in ("list", "zset")
+                }
         except RedisError as exc:
             return f"--- redis: {exc} ---"
         return f"--- redis: {found} ---"
@@ -179,7 +178,7 @@ class Process:
 
     def state(self) -> str:
         """How the process is doing, for a failure message: exit code, or the kernel's
-        run state and where it waits (plus a py-spy stack dump when py-spy is installed)."""
+        run state and where it waits."""
         if self.proc is None:
             return "not started"
         if self.proc.poll() is not None:
@@ -190,14 +189,7 @@ class Process:
             wchan = Path(f"/proc/{pid}/wchan").read_text()
         except OSError as exc:
             return f"pid {pid}: {exc}"
-        found = f"pid {pid}, state {stat}, waiting in {wchan or '-'}"
-        spy = shutil.which("py-spy")
-        if spy:
-            dump = subprocess.run(
-                [spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30
-            )
-            found += "\n" + dump.stdout[-3000:] + dump.stderr[-500:]
-        return found
+        return f"pid {pid}, state {stat}, waiting in {wchan or '-'}"
 
     def log(self) -> str:
         path = self.logdir / f"{self.name}.log"
